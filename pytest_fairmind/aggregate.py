@@ -1,0 +1,150 @@
+"""Aggregation: from per-test records to one :class:`ModelResult` per model.
+
+Pure (no pytest import). The plugin feeds :class:`Collector` with what arrives on test reports, in
+the order they arrive (with or without xdist), then calls :meth:`Collector.build`.
+
+Merging rules (SPEC section 3): within one test, a later record of a key wins silently (reruns
+record again); across tests, the test whose node id sorts last wins, so xdist's scheduling order
+changes nothing, and every differing value is kept in the model's ``collisions``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_fairmind.records import Record
+from pytest_fairmind.result import Collision, ModelResult, TestOutcome
+
+_FAILED = ("failed", "error")
+
+
+@dataclass
+class TestData:
+    """What the aggregating process learned about one test."""
+
+    nodeid: str
+    outcome: str | None = None
+    records: list[Record] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # models the test belongs to without recording
+    gates: list[str] = field(default_factory=list)  # marker gates, already prefixed with the model
+
+
+def outcome_word(when: str, outcome: str, wasxfail: bool, previous: str | None) -> str | None:
+    """pytest's outcome word for a test after one more of its reports (``None``: no change)."""
+    if outcome == "rerun":
+        return None  # another attempt follows; its reports decide
+    if when == "call":
+        if wasxfail:
+            return "xfailed" if outcome == "skipped" else "xpassed"
+        return outcome
+    if outcome == "failed":  # setup or teardown
+        return previous if previous in _FAILED else "error"
+    if outcome == "skipped" and when == "setup":
+        return "skipped"
+    return None
+
+
+class Collector:
+    """Accumulates per-test data in the aggregating process."""
+
+    def __init__(self) -> None:
+        self.tests: dict[str, TestData] = {}
+
+    def test(self, nodeid: str) -> TestData:
+        data = self.tests.get(nodeid)
+        if data is None:
+            data = self.tests[nodeid] = TestData(nodeid)
+        return data
+
+    def add_report(
+        self,
+        nodeid: str,
+        when: str,
+        outcome: str,
+        *,
+        wasxfail: bool = False,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        """Take one test report: its outcome and the fairmind payload it carries, if any."""
+        if payload is None and nodeid not in self.tests:
+            return  # a test that has nothing to do with fairness: keep nothing about it
+        data = self.test(nodeid)
+        word = outcome_word(when, outcome, wasxfail, data.outcome)
+        if word is not None:
+            data.outcome = word
+        if payload:
+            data.records.extend(payload.get("records", ()))
+            for model in payload.get("models", ()):
+                if model not in data.models:
+                    data.models.append(model)
+            for gate in payload.get("gates", ()):
+                if gate not in data.gates:
+                    data.gates.append(gate)
+
+    def marker_gates(self) -> list[str]:
+        gates: list[str] = []
+        for nodeid in sorted(self.tests):
+            for gate in self.tests[nodeid].gates:
+                if gate not in gates:
+                    gates.append(gate)
+        return gates
+
+    def build(self) -> tuple[dict[str, ModelResult], list[str]]:
+        """One result per model (sorted by name) and the collision messages to warn about."""
+        return build_models(self.tests.values())
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b) and type(a) is type(b)
+
+
+def build_models(tests: Any) -> tuple[dict[str, ModelResult], list[str]]:
+    """Merge tests' records into model results; see the module docstring for the rules."""
+    per_model: dict[str, ModelResult] = {}
+    # key kind -> model -> key -> [(nodeid, value)] to find collisions
+    seen: dict[str, dict[str, dict[str, list[tuple[str, Any]]]]] = {"metrics": {}, "params": {}, "tags": {}}
+
+    def model_result(name: str) -> ModelResult:
+        result = per_model.get(name)
+        if result is None:
+            result = per_model[name] = ModelResult(name=name)
+        return result
+
+    for data in sorted(tests, key=lambda t: t.nodeid):
+        merged: dict[str, dict[str, dict[str, Any]]] = {}
+        for record in data.records:  # arrival order: the later record of a key wins
+            model = merged.setdefault(record["model"], {"metrics": {}, "params": {}, "tags": {}, "groups": {}})
+            for kind in ("metrics", "params", "tags", "groups"):
+                model[kind].update(record.get(kind) or {})
+        for name in [*merged, *(m for m in data.models if m not in merged)]:
+            result = model_result(name)
+            result.tests.append(TestOutcome(data.nodeid, data.outcome or "error"))
+            values = merged.get(name)
+            if values is None:
+                continue
+            for kind in ("metrics", "params", "tags"):
+                target: dict[str, Any] = getattr(result, kind)
+                history = seen[kind].setdefault(name, {})
+                for key, value in values[kind].items():
+                    history.setdefault(key, []).append((data.nodeid, value))
+                    target[key] = value  # node ids ascend: the last one wins
+            result.groups.update(values["groups"])
+
+    warnings: list[str] = []
+    for kind, models in seen.items():
+        for name, keys in models.items():
+            for key, values in keys.items():
+                if len(values) > 1 and any(not _same(values[0][1], v) for _, v in values[1:]):
+                    per_model[name].collisions.append(Collision(key, values))
+                    listing = ", ".join(f"{nodeid} -> {value!r}" for nodeid, value in values)
+                    warnings.append(
+                        f"model {name!r}: {kind[:-1]} {key!r} was recorded with different values by "
+                        f"different tests; the last node id wins ({listing})"
+                    )
+    for result in per_model.values():
+        result.recompute_verdict()
+    return dict(sorted(per_model.items())), warnings

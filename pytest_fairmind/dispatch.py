@@ -1,0 +1,86 @@
+"""Logging a session to its providers: in parallel, isolated, under one shared time budget.
+
+Pure (no pytest import). Each provider runs in a thread of its own, so one provider's failure or
+stall never stops another; past the deadline a provider is abandoned and reported as failed. The
+built-in providers also run their work in a child process (``isolation``) that is killed at the
+deadline, so nothing of theirs outlives the session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+
+from pytest_fairmind.providers.base import Provider
+from pytest_fairmind.redact import redact_text
+from pytest_fairmind.result import ProviderOutcome, SessionResult
+
+#: Each provider's own project variable, used when no project was given to pytest-fairmind.
+PROVIDER_PROJECT_ENV = {"mlflow": "MLFLOW_EXPERIMENT_NAME", "wandb": "WANDB_PROJECT"}
+
+PENDING_ERROR = "not logged: the session ended before this provider finished"
+
+
+def provider_project(name: str, explicit: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The project a provider logs to: the explicit one, else the provider's own env, else ``fairmind``."""
+    if explicit:
+        return explicit
+    env = os.environ if env is None else env
+    own = PROVIDER_PROJECT_ENV.get(name)
+    return (env.get(own) if own else None) or "fairmind"
+
+
+def pending_outcomes(providers: Sequence[Provider]) -> dict[str, ProviderOutcome]:
+    """What the history says before logging: every provider failed until it says otherwise."""
+    return {p.name: ProviderOutcome(ok=False, error=PENDING_ERROR, target=_target(p)) for p in providers}
+
+
+def _target(provider: Provider) -> str | None:
+    try:
+        return redact_text(provider.target())
+    except Exception:
+        return None
+
+
+def log_session(
+    providers: Sequence[Provider],
+    session: SessionResult,
+    *,
+    timeout: float,
+    explicit_project: str | None = None,
+) -> dict[str, ProviderOutcome]:
+    """Log ``session`` to every provider within ``timeout`` seconds in total; never raises."""
+    deadline = time.monotonic() + timeout
+    outcomes: dict[str, ProviderOutcome] = {}
+
+    def run(provider: Provider) -> None:
+        project = provider_project(provider.name, explicit_project)
+        own = session if project == session.project else dataclasses.replace(session, project=project)
+        try:
+            outcome = provider.log(own, timeout=max(0.0, deadline - time.monotonic()))
+        except Exception as exc:  # a provider that breaks its contract still cannot break pytest
+            outcome = ProviderOutcome(ok=False, error=f"{type(exc).__name__}: {exc}")
+        if not isinstance(outcome, ProviderOutcome):
+            outcome = ProviderOutcome(ok=False, error=f"provider returned {type(outcome).__name__}")
+        outcome.error = redact_text(outcome.error) if outcome.error else outcome.error
+        outcome.target = outcome.target or _target(provider)
+        outcomes[provider.name] = outcome
+
+    threads = [
+        threading.Thread(target=run, args=(p,), name=f"fairmind-{p.name}", daemon=True) for p in providers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()) + 0.5)  # isolation kills at the deadline
+    for provider in providers:
+        if provider.name not in outcomes:
+            outcomes[provider.name] = ProviderOutcome(
+                ok=False,
+                error=f"timed out after {timeout:g} s (--fairmind-timeout); abandoned",
+                target=_target(provider),
+            )
+    return {p.name: outcomes[p.name] for p in providers}

@@ -1,0 +1,9 @@
+"""The plugin's own warning category and errors."""
+
+from __future__ import annotations
+
+import pytest
+
+
+class FairmindWarning(pytest.PytestWarning):
+    """Something about recorded fairness results deserves attention (a collision, a lost worker...)."""

@@ -1,0 +1,101 @@
+"""The ``fairmind`` fixture object: what bias tests use to record results."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pytest_fairmind.records import Record, RecordError, make_record
+
+if TYPE_CHECKING:
+    from pytest_fairmind.metrics import FairnessResult
+
+NO_MODEL_HELP = (
+    "no model named for this record: pass model='...' to record()/assess(), mark the test with "
+    "@pytest.mark.fairmind(model='...'), or set fairmind_model in your pytest ini file"
+)
+
+
+class Fairmind:
+    """Records fairness results for the current test (the ``fairmind`` fixture).
+
+    Records belong to the test that made them; at session end they are aggregated per model,
+    gated and logged to the configured providers.
+    """
+
+    def __init__(self, nodeid: str, default_model: str | None, sink: list[Record]) -> None:
+        self.nodeid = nodeid
+        #: The model used when ``model=`` is not given (marker, then ini ``fairmind_model``).
+        self.default_model = default_model
+        self._sink = sink
+
+    def __repr__(self) -> str:
+        return f"<Fairmind {self.nodeid} model={self.default_model!r} records={len(self._sink)}>"
+
+    def _model(self, model: str | None) -> str:
+        __tracebackhide__ = True
+        chosen = model if model is not None else self.default_model
+        if chosen is None:
+            raise RecordError(NO_MODEL_HELP)
+        return chosen
+
+    def record(
+        self,
+        metrics: Mapping[str, Any],
+        *,
+        model: str | None = None,
+        scope: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record a mapping of results for a model.
+
+        Nested mappings are flattened with ``.``; numbers become metrics; numeric sequences become
+        ``<key>.mean/.min/.max/.std/.count``; str, bool and None become params. ``scope`` prefixes
+        every metric and param key with ``<scope>/``. Bad keys raise ``ValueError`` naming them.
+        """
+        __tracebackhide__ = True
+        self._sink.append(make_record(metrics, model=self._model(model), scope=scope, params=params, tags=tags))
+
+    def assess(
+        self,
+        y_true: Any,
+        y_pred: Any,
+        *,
+        sensitive_features: Any,
+        model: str | None = None,
+        scope: str | None = None,
+        sample_weight: Any = None,
+        pos_label: Any = 1,
+        n_boot: int | None = None,
+        ci: float = 0.95,
+        random_state: int | None = 0,
+        min_group_size: int | None = None,
+    ) -> FairnessResult:
+        """Compute the fairness metrics (see :func:`pytest_fairmind.assess`), record them and their
+        per-group table under ``<scope>/``, and return the :class:`~pytest_fairmind.FairnessResult`."""
+        __tracebackhide__ = True
+        from pytest_fairmind.metrics import assess
+
+        name = self._model(model)
+        result = assess(
+            y_true,
+            y_pred,
+            sensitive_features=sensitive_features,
+            scope=scope,
+            sample_weight=sample_weight,
+            pos_label=pos_label,
+            n_boot=n_boot,
+            ci=ci,
+            random_state=random_state,
+            min_group_size=min_group_size,
+        )
+        self._sink.append(
+            make_record(result.metrics(), model=name, scope=result.scope, groups={result.scope: result.by_group})
+        )
+        return result
+
+    @property
+    def records(self) -> list[Record]:
+        """What this test recorded so far (plain dicts, as they travel to the aggregating process)."""
+        return list(self._sink)

@@ -1,0 +1,151 @@
+"""CI gates: ``[MODEL:]METRIC OP NUMBER`` and ``[MODEL:]NUMBER OP METRIC OP NUMBER``.
+
+Pure (no pytest import). ``MODEL`` is the text before the last ``:`` (keys never contain one) and
+may be an fnmatch glob. ``METRIC`` is a key or an fnmatch glob over whole keys; a name without
+``/`` also matches the last segment of any key, so ``demographic_parity_ratio>=0.8`` checks every
+scope of every model. NaN fails its gate; a gate that matches nothing is "not evaluated".
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from pytest_fairmind.result import GateResult, ModelResult
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+}
+_OP_PATTERN = re.compile(r"<=|>=|<|>")
+_FLIP = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]?inf$", re.IGNORECASE)
+
+
+class GateSyntaxError(ValueError):
+    """A gate expression that does not follow the grammar."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    op: str
+    number: float
+
+    def holds(self, value: float) -> bool:
+        return _OPS[self.op](value, self.number)
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.number:g}"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A parsed gate expression."""
+
+    expr: str
+    model: str | None  # None: every model
+    metric: str
+    bounds: tuple[Bound, ...]
+
+    @property
+    def bound_text(self) -> str:
+        return " and ".join(str(b) for b in self.bounds)
+
+    def matches_model(self, name: str) -> bool:
+        return self.model is None or self.model == name or fnmatchcase(name, self.model)
+
+    def matches_key(self, key: str) -> bool:
+        if key == self.metric or fnmatchcase(key, self.metric):
+            return True
+        if "/" not in self.metric:
+            last = key.rpartition("/")[2]
+            return last == self.metric or fnmatchcase(last, self.metric)
+        return False
+
+    def check(self, value: float) -> bool:
+        return not math.isnan(value) and all(b.holds(value) for b in self.bounds)
+
+
+def _number(text: str, expr: str) -> float:
+    text = text.strip()
+    if not _NUMBER.match(text):
+        raise GateSyntaxError(f"gate {expr!r}: {text!r} is not a number")
+    return float(text)
+
+
+def parse_gate(expr: str, *, model: str | None = None) -> Gate:
+    """Parse ``expr``; ``model`` (from a marker) applies when the expression names none."""
+    if not isinstance(expr, str) or not expr.strip():
+        raise GateSyntaxError("empty gate expression")
+    text = expr.strip()
+    gate_model: str | None = None
+    if ":" in text:
+        gate_model, _, text = text.rpartition(":")
+        gate_model = gate_model.strip()
+        if not gate_model:
+            raise GateSyntaxError(f"gate {expr!r}: empty model name before ':'")
+    gate_model = gate_model or model
+    ops = _OP_PATTERN.findall(text)
+    pieces = [p.strip() for p in _OP_PATTERN.split(text)]
+    if "=" in "".join(pieces) or "==" in text:
+        raise GateSyntaxError(f"gate {expr!r}: operators are <=, <, >=, >")
+    if len(ops) == 1:
+        left, right = pieces
+        if _NUMBER.match(left) and not _NUMBER.match(right):  # "0.8 <= ratio" reads as "ratio >= 0.8"
+            metric, bounds = right, (Bound(_FLIP[ops[0]], _number(left, expr)),)
+        else:
+            metric, bounds = left, (Bound(ops[0], _number(right, expr)),)
+    elif len(ops) == 2:
+        low_text, metric, high_text = pieces
+        if (ops[0] in ("<", "<=")) != (ops[1] in ("<", "<=")):
+            raise GateSyntaxError(f"gate {expr!r}: a range needs both operators pointing the same way")
+        bounds = (Bound(_FLIP[ops[0]], _number(low_text, expr)), Bound(ops[1], _number(high_text, expr)))
+    else:
+        raise GateSyntaxError(
+            f"gate {expr!r}: expected [MODEL:]METRIC OP NUMBER or [MODEL:]NUMBER OP METRIC OP NUMBER "
+            "with OP one of <= < >= >"
+        )
+    if not metric:
+        raise GateSyntaxError(f"gate {expr!r}: no metric name")
+    if _NUMBER.match(metric):
+        raise GateSyntaxError(f"gate {expr!r}: {metric!r} is a number, not a metric name")
+    return Gate(expr=expr.strip(), model=gate_model, metric=metric, bounds=bounds)
+
+
+def evaluate(gates: Iterable[Gate], models: Mapping[str, ModelResult]) -> list[str]:
+    """Attach :class:`GateResult`s to ``models`` (in place); return the exprs that matched nothing.
+
+    Verdicts are recomputed. A gate repeated (ini and command line, or several marked tests) is
+    evaluated once.
+    """
+    not_evaluated: list[str] = []
+    seen: set[tuple[str | None, str, tuple[Bound, ...]]] = set()
+    for gate in gates:
+        identity = (gate.model, gate.metric, gate.bounds)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        matched = False
+        for name, result in models.items():
+            if not gate.matches_model(name):
+                continue
+            for key in sorted(result.metrics):
+                if gate.matches_key(key):
+                    matched = True
+                    value = result.metrics[key]
+                    result.gates.append(GateResult(gate.expr, key, value, gate.bound_text, gate.check(value)))
+        if not matched:
+            not_evaluated.append(gate.expr)
+    for result in models.values():
+        result.recompute_verdict()
+    return not_evaluated
+
+
+def failed_gates(models: Mapping[str, ModelResult]) -> list[tuple[str, GateResult]]:
+    return [(name, g) for name, m in models.items() for g in m.gates if not g.passed]

@@ -1,0 +1,83 @@
+"""The local history: every session's report, saved before any provider is called.
+
+Pure (no pytest import). Entries are report documents in ``<folder>/sessions/``, named so that
+they sort by start time; writes are atomic (temp file + ``os.replace``) so a kill mid-write leaves
+the previous state, never half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from pytest_fairmind import report
+from pytest_fairmind.result import SessionResult
+
+SESSIONS = "sessions"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a report is an ordinary file
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def entry_path(folder: Path, session: SessionResult) -> Path:
+    stamp = "".join(c for c in session.started if c.isdigit())[:20]
+    return folder / SESSIONS / f"{stamp}-{session.id}.json"
+
+
+def save(folder: Path, session: SessionResult, *, keep: int = 100) -> Path:
+    """Write (or rewrite) the session's entry and prune to the newest ``keep`` entries."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():  # like .pytest_cache: the history is local state, never committed
+        atomic_write(ignore, "# created by pytest-fairmind\n*\n")
+    path = entry_path(folder, session)
+    atomic_write(path, report.dumps(session))
+    prune(folder, keep=keep)
+    return path
+
+
+def entries(folder: Path) -> list[Path]:
+    """History entries, oldest first."""
+    directory = folder / SESSIONS
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+
+
+def prune(folder: Path, *, keep: int) -> None:
+    found = entries(folder)
+    for old in found[: max(0, len(found) - keep)]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+def last(folder: Path, *, project: str | None = None, exclude_id: str | None = None) -> Path | None:
+    """The newest entry (of ``project``, when given), skipping session ``exclude_id``."""
+    for path in reversed(entries(folder)):
+        if exclude_id and path.stem.endswith(exclude_id):
+            continue
+        if project is None:
+            return path
+        try:
+            if report.load(str(path)).project == project:
+                return path
+        except (OSError, ValueError, KeyError):
+            continue
+    return None

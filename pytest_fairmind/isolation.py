@@ -1,0 +1,168 @@
+"""Run a provider in a child process: bounded in time, killable, and quiet.
+
+Why a process and not a thread: a stalled HTTP request or a ``wandb-core`` that will not stop
+cannot be interrupted from a thread, and MLflow/SQLAlchemy/wandb warnings raised in our process
+would meet the user's ``-W error`` filters. A child process has its own warning filters and stdout
+(MLflow's "View run" lines go nowhere), its whole process group is killed at the deadline, and
+its command line carries no secret (W&B records the command line of the process it runs in).
+
+The child reads a payload file (provider implementation, settings, the session as a report
+dict) and writes a :class:`ProviderOutcome` as JSON to an outcome file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from pytest_fairmind.providers.base import Provider, ProviderSettings
+from pytest_fairmind.redact import redact_text
+from pytest_fairmind.result import ProviderOutcome, RunRef, SessionResult
+
+#: Environment for provider children: no telemetry, no warnings, no interactive prompts.
+CHILD_ENV = {
+    "PYTHONWARNINGS": "ignore",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "WANDB_SILENT": "true",
+    "WANDB_CONSOLE": "off",
+    "WANDB_DISABLE_GIT": "true",
+    "WANDB_DISABLE_CODE": "true",
+    "WANDB_DISABLE_STATS": "true",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+def _load(path: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+class IsolatedProvider:
+    """A provider whose ``log`` runs ``impl`` (``"module:Class"``) in a child process.
+
+    ``impl`` is built from the same :class:`ProviderSettings`; its constructor must be cheap
+    (no import of the tracking library) because ``target()`` is answered in this process.
+    """
+
+    def __init__(self, name: str, impl: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self._impl_path = impl
+        self._settings = settings
+        self._impl: Provider = _load(impl)(settings)
+
+    def target(self) -> str:
+        return self._impl.target()
+
+    def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
+        from pytest_fairmind.report import session_to_dict
+
+        target = self.target()
+        with tempfile.TemporaryDirectory(prefix="fairmind-") as tmp:
+            payload_path = os.path.join(tmp, "payload.json")
+            outcome_path = os.path.join(tmp, "outcome.json")
+            log_path = os.path.join(tmp, "child.log")
+            payload = {
+                "impl": self._impl_path,
+                "settings": dataclasses.asdict(self._settings),
+                "session": session_to_dict(session),
+                "timeout": timeout,
+            }
+            with open(payload_path, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh)
+            env = {**os.environ, **CHILD_ENV}
+            deadline = time.monotonic() + timeout
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "pytest_fairmind.isolation", payload_path, outcome_path],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=self._settings.workdir,
+                    start_new_session=True,  # its own process group, so wandb-core dies with it
+                )
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    _kill_group(proc)
+                    return ProviderOutcome(
+                        ok=False,
+                        error=f"timed out after {timeout:g} s (--fairmind-timeout); abandoned",
+                        target=target,
+                    )
+                except BaseException:
+                    _kill_group(proc)
+                    raise
+                finally:
+                    # Whatever the child left behind in its group (wandb-core) goes too.
+                    _kill_group(proc, only_leftovers=True)
+            if os.path.exists(outcome_path):
+                with open(outcome_path, encoding="utf-8") as fh:
+                    outcome = outcome_from_dict(json.load(fh))
+                outcome.target = outcome.target or target
+                return outcome
+            with open(log_path, encoding="utf-8", errors="replace") as fh:
+                tail = fh.read()[-2000:].strip().splitlines()
+            reason = tail[-1] if tail else f"exit code {proc.returncode}"
+            return ProviderOutcome(
+                ok=False, error=redact_text(f"provider process died: {reason}"), target=target
+            )
+
+
+def _kill_group(proc: subprocess.Popen[bytes], *, only_leftovers: bool = False) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if not only_leftovers:
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=5)
+
+
+def outcome_to_dict(outcome: ProviderOutcome) -> dict[str, Any]:
+    return dataclasses.asdict(outcome)
+
+
+def outcome_from_dict(data: dict[str, Any]) -> ProviderOutcome:
+    runs = {model: RunRef(**ref) for model, ref in (data.get("runs") or {}).items()}
+    return ProviderOutcome(
+        ok=bool(data.get("ok")),
+        error=data.get("error"),
+        runs=runs,
+        target=data.get("target"),
+        note=data.get("note"),
+    )
+
+
+def _child_main(payload_path: str, outcome_path: str) -> int:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from pytest_fairmind.report import session_from_dict
+
+    with open(payload_path, encoding="utf-8") as fh:
+        payload = json.load(fh)
+    settings = ProviderSettings(**payload["settings"])
+    session = session_from_dict(payload["session"])
+    try:
+        provider: Provider = _load(payload["impl"])(settings)
+        outcome = provider.log(session, timeout=float(payload["timeout"]))
+    except Exception as exc:  # the provider broke its contract; report, never crash
+        outcome = ProviderOutcome(ok=False, error=redact_text(f"{type(exc).__name__}: {exc}"))
+    tmp = outcome_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(outcome_to_dict(outcome), fh)
+    os.replace(tmp, outcome_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,240 @@
+"""Turning what a test passes to ``fairmind.record`` into a plain, validated record.
+
+Pure (no pytest import). A record is a dict of plain Python values, because it travels on the
+test report to the aggregating process (xdist's execnet cannot serialise numpy scalars):
+
+    {"model": str, "metrics": {key: float}, "params": {key: str|int|float|bool|None},
+     "tags": {key: str}, "groups": {scope: [row, ...]}}
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Record = dict[str, Any]
+
+MAX_KEY_LENGTH = 250
+# Letters, digits, `_ - . /` and space: what MLflow stores on every platform. `:` is reserved for
+# gates (MODEL:METRIC) and `<`, `=`, `,` are refused by MLflow.
+_KEY_PATTERN = re.compile(r"^[\w\-. /]+$")
+
+STAT_SUFFIXES = ("mean", "min", "max", "std", "count")
+
+
+class RecordError(ValueError):
+    """A record that cannot be stored as given (bad key, unsupported value)."""
+
+
+def validate_key(key: str, *, what: str = "key") -> str:
+    """Return ``key`` unchanged, or raise :class:`RecordError` saying what is wrong with it."""
+    __tracebackhide__ = True  # pytest shows the user's call, not our validation
+    if not key:
+        raise RecordError(f"{what} must not be empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise RecordError(f"{what} {key[:40]!r}... has {len(key)} characters; at most {MAX_KEY_LENGTH} are allowed")
+    if not _KEY_PATTERN.match(key):
+        bad = sorted({c for c in key if not _KEY_PATTERN.match(c)})
+        raise RecordError(
+            f"{what} {key!r} contains {''.join(bad)!r}; keys may hold letters, digits, "
+            "'_', '-', '.', '/' and space (':' is reserved for gates)"
+        )
+    # MLflow stores keys as paths: it refuses ones that are not already normalised.
+    parts = key.split("/")
+    if key.startswith("/") or key.endswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise RecordError(f"{what} {key!r} is not a clean path (no leading, trailing or doubled '/', no '.' or '..' parts)")
+    return key
+
+
+def _is_numpy(value: object) -> bool:
+    return type(value).__module__ == "numpy"
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool) or (_is_numpy(value) and type(value).__name__ == "bool")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not _is_bool(value)
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"count": 0.0}
+    n = len(values)
+    if any(math.isnan(v) for v in values):
+        return {"mean": math.nan, "min": math.nan, "max": math.nan, "std": math.nan, "count": float(n)}
+    mean = math.fsum(values) / n
+    if math.isinf(mean) or any(math.isinf(v) for v in values):
+        std = math.nan
+    else:
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / n)  # population std
+    return {"mean": mean, "min": min(values), "max": max(values), "std": std, "count": float(n)}
+
+
+def _as_number_list(value: object) -> list[float] | None:
+    """The numbers of a numeric sequence/array, or None when ``value`` is not one."""
+    if _is_numpy(value) and hasattr(value, "dtype") and hasattr(value, "ravel"):
+        kind = value.dtype.kind
+        if kind in "iuf":
+            return [float(v) for v in value.ravel().tolist()]
+        return None
+    if isinstance(value, (list, tuple)):
+        if all(_is_number(v) for v in value):
+            return [float(v) for v in value]  # type: ignore[arg-type]
+        return None
+    return None
+
+
+def _plain_scalar(value: object) -> object:
+    """numpy scalars and 0-d arrays as the Python scalar they hold."""
+    if _is_numpy(value) and hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        return value.item()  # type: ignore[attr-defined]
+    return value
+
+
+def _key_text(key: object, path: str) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)  # per-class dicts such as {0: ..., 1: ...}
+    raise RecordError(f"key {key!r} at {path or 'the top level'} is a {type(key).__name__}; keys must be str")
+
+
+def flatten(
+    values: Mapping[str, Any], *, prefix: str = ""
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Split a nested mapping into ``(metrics, params)`` with dotted keys (not yet validated)."""
+    __tracebackhide__ = True  # pytest shows the user's call, not our validation
+    metrics: dict[str, float] = {}
+    params: dict[str, Any] = {}
+    pending: deque[tuple[str, Mapping[Any, Any]]] = deque([(prefix, values)])
+    while pending:  # iterative: deeply nested dicts must not hit the recursion limit
+        path, mapping = pending.popleft()
+        for raw_key, raw_value in mapping.items():
+            key = f"{path}.{_key_text(raw_key, path)}" if path else _key_text(raw_key, path)
+            value = _plain_scalar(raw_value)
+            if isinstance(value, Mapping):
+                pending.append((key, value))
+            elif _is_bool(value) or value is None or isinstance(value, str):
+                params[key] = bool(value) if _is_bool(value) else value
+            elif _is_number(value):
+                metrics[key] = float(value)  # type: ignore[arg-type]
+            else:
+                numbers_ = _as_number_list(value)
+                if numbers_ is None:
+                    raise RecordError(
+                        f"value of {key!r} is a {type(value).__name__}; record numbers, numeric "
+                        "sequences or arrays (as statistics), str, bool or None"
+                    )
+                for suffix, stat in _stats(numbers_).items():
+                    metrics[f"{key}.{suffix}"] = stat
+    return metrics, params
+
+
+def _flatten_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Explicit ``params=``: every leaf is a param (numbers stay numbers, sequences become text)."""
+    params: dict[str, Any] = {}
+    pending: deque[tuple[str, Mapping[Any, Any]]] = deque([("", values)])
+    while pending:
+        path, mapping = pending.popleft()
+        for raw_key, raw_value in mapping.items():
+            key = f"{path}.{_key_text(raw_key, path)}" if path else _key_text(raw_key, path)
+            value = _plain_scalar(raw_value)
+            if isinstance(value, Mapping):
+                pending.append((key, value))
+            elif value is None or isinstance(value, (str, bool)):
+                params[key] = value
+            elif _is_bool(value):
+                params[key] = bool(value)
+            elif _is_number(value):
+                number = float(value)  # type: ignore[arg-type]
+                params[key] = int(value) if isinstance(value, numbers.Integral) else number  # type: ignore[arg-type]
+                if not math.isfinite(number):
+                    params[key] = str(number)
+            else:
+                params[key] = str(value)
+    return params
+
+
+def make_record(
+    metrics: Mapping[str, Any],
+    *,
+    model: str,
+    scope: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    groups: Mapping[str, list[dict[str, Any]]] | None = None,
+) -> Record:
+    """Validate and convert one ``record(...)`` call into a plain record."""
+    __tracebackhide__ = True  # pytest shows the user's call, not our validation
+    if not isinstance(metrics, Mapping):
+        raise RecordError(f"metrics must be a mapping of results, not {type(metrics).__name__}")
+    validate_model_name(model)
+    if scope is not None:
+        if not isinstance(scope, str):
+            raise RecordError(f"scope must be a str, not {type(scope).__name__}")
+        validate_key(scope, what="scope")
+    found_metrics, found_params = flatten(metrics)
+    if params is not None:
+        if not isinstance(params, Mapping):
+            raise RecordError(f"params must be a mapping, not {type(params).__name__}")
+        found_params.update(_flatten_params(params))
+    prefix = f"{scope}/" if scope else ""
+    out_metrics = {validate_key(prefix + k, what="metric key"): v for k, v in found_metrics.items()}
+    out_params = {validate_key(prefix + k, what="param key"): v for k, v in found_params.items()}
+    clash = sorted(set(out_metrics) & set(out_params))
+    if clash:
+        raise RecordError(f"key {clash[0]!r} is recorded both as a metric and as a param")
+    return {
+        "model": model,
+        "metrics": out_metrics,
+        "params": out_params,
+        "tags": _tags(tags),
+        "groups": {validate_key(s, what="scope"): list(rows) for s, rows in (groups or {}).items()},
+    }
+
+
+def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise RecordError(f"tags must be a mapping of str to str, not {type(tags).__name__}")
+    out: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str):
+            raise RecordError(f"tag key {key!r} is a {type(key).__name__}; tag keys must be str")
+        if not isinstance(value, (str, int, float, bool)):
+            raise RecordError(f"tag {key!r} has a {type(value).__name__} value; tags are strings")
+        out[validate_key(key, what="tag key")] = str(value)
+    return out
+
+
+def validate_model_name(model: object) -> str:
+    """Model names are free text (run names), but must be non-empty str without control characters."""
+    __tracebackhide__ = True  # pytest shows the user's call, not our validation
+    if not isinstance(model, str):
+        raise RecordError(f"model must be a str, not {type(model).__name__}")
+    if not model.strip():
+        raise RecordError("model name must not be empty")
+    if any(ord(c) < 32 for c in model):
+        raise RecordError(f"model name {model!r} contains control characters")
+    if len(model) > MAX_KEY_LENGTH:
+        raise RecordError(f"model name has {len(model)} characters; at most {MAX_KEY_LENGTH} are allowed")
+    return model
+
+
+def plain(value: Any) -> Any:
+    """A JSON-like structure with numpy scalars/arrays turned into Python values."""
+    value = _plain_scalar(value)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if _is_numpy(value) and hasattr(value, "tolist"):
+        return value.tolist()
+    return value

@@ -1,0 +1,105 @@
+"""The result model: what a session produced, per model, and what providers made of it.
+
+Pure data (no pytest import). Providers receive a :class:`SessionResult`; the report, the
+history and ``fairmind replay`` all serialise it with :mod:`pytest_fairmind.report`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+#: A param value as recorded: text, a boolean or None (numbers become metrics, not params).
+ParamValue = Union[str, int, float, bool, None]
+
+#: One row of a per-group table: ``{"group": {feature: label}, "count": ..., "selection_rate": ...}``.
+GroupRow = dict[str, Any]
+
+
+@dataclass
+class GateResult:
+    """One gate evaluated against one metric of one model."""
+
+    expr: str
+    key: str
+    value: float | None
+    bound: str
+    passed: bool
+
+
+@dataclass
+class TestOutcome:
+    """A test that recorded results for a model, with pytest's outcome word."""
+
+    nodeid: str
+    outcome: str
+
+
+@dataclass
+class Collision:
+    """A key that different tests recorded with different values for one model."""
+
+    key: str
+    values: list[tuple[str, Any]]  # (nodeid, value), in node id order; the last one won
+
+
+@dataclass
+class ModelResult:
+    """Everything one session knows about one model."""
+
+    name: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, ParamValue] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, list[GroupRow]] = field(default_factory=dict)
+    tests: list[TestOutcome] = field(default_factory=list)
+    gates: list[GateResult] = field(default_factory=list)
+    collisions: list[Collision] = field(default_factory=list)
+    verdict: str = "pass"
+
+    def recompute_verdict(self) -> str:
+        """``fail`` when any gate failed or any contributing test failed (SPEC section 5)."""
+        failed_test = any(t.outcome in ("failed", "error") for t in self.tests)
+        failed_gate = any(not g.passed for g in self.gates)
+        self.verdict = "fail" if failed_test or failed_gate else "pass"
+        return self.verdict
+
+
+@dataclass
+class RunRef:
+    """Where a provider put one model's run."""
+
+    id: str
+    url: str | None = None
+    path: str | None = None
+    skipped: bool = False  # True when the run already existed (replay is idempotent)
+
+
+@dataclass
+class ProviderOutcome:
+    """What one provider did with a session."""
+
+    ok: bool
+    error: str | None = None
+    runs: dict[str, RunRef] = field(default_factory=dict)
+    target: str | None = None  # where it writes, credentials redacted
+    note: str | None = None  # a hint for the summary, e.g. the `wandb sync` command
+
+
+@dataclass
+class SessionResult:
+    """One pytest session's fairness results: the unit that is saved, logged and replayed."""
+
+    id: str
+    project: str
+    started: str
+    finished: str | None = None
+    exitstatus: int | None = None
+    git: dict[str, Any] | None = None
+    models: dict[str, ModelResult] = field(default_factory=dict)
+    providers: dict[str, ProviderOutcome] = field(default_factory=dict)
+    gates_not_evaluated: list[str] = field(default_factory=list)
+    #: Context tags for provider runs (CI job URL, pytest version...), never secrets.
+    context: dict[str, str] = field(default_factory=dict)
+    #: Lines for the summary that are not tied to a model (lost workers, missing baselines...).
+    notices: list[str] = field(default_factory=list)
