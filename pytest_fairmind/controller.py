@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_fairmind import __version__, history, report
-from pytest_fairmind.baseline import apply_baseline
+from pytest_fairmind.baseline import load_baseline
 from pytest_fairmind.context import context_tags, git_info
 from pytest_fairmind.dispatch import log_session, pending_outcomes, provider_project
 from pytest_fairmind.exceptions import FairmindWarning
@@ -105,15 +105,31 @@ class FairmindController:
         state.result = result
         for model in models.values():
             self.config.hook.pytest_fairmind_model_result(result=model, session=result)
-        result.gates_not_evaluated = evaluate([parse_gate(e) for e in gate_exprs], models)
+        baseline = None
         if settings.baseline:
-            apply_baseline(result, settings.baseline, history_folder=self._history_folder(), strict=settings.strict)
+            baseline = load_baseline(
+                settings.baseline,
+                project=project,
+                history_folder=self._history_folder(),
+                exclude_session=state.session_id,
+                mlflow_uri=settings.mlflow_uri,
+                workdir=str(self.config.invocation_params.dir),
+                timeout=settings.timeout,
+                lower_is_better=settings.lower_is_better,
+                higher_is_better=settings.higher_is_better,
+                strict=settings.strict,
+            )
+        result.gates_not_evaluated = evaluate([parse_gate(e) for e in gate_exprs], models, baseline=baseline)
         for message in collision_warnings:
             self._warn(message)
+        if baseline is not None:
+            state.notices.extend(baseline.notices())
 
         status = int(session.exitstatus)
         gates_failed = bool(failed_gates(models)) and settings.gate_action == "fail"
-        strict_failure = settings.strict and bool(result.gates_not_evaluated)
+        strict_failure = settings.strict and (
+            bool(result.gates_not_evaluated) or (baseline is not None and baseline.problems)
+        )
         if (gates_failed or strict_failure or state.errors) and status in _OK_CODES:
             status = int(pytest.ExitCode.TESTS_FAILED)
         result.notices = [*state.notices, *(f"FairmindWarning turned into an error: {e}" for e in state.errors)]

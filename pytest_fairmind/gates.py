@@ -1,4 +1,5 @@
-"""CI gates: ``[MODEL:]METRIC OP NUMBER`` and ``[MODEL:]NUMBER OP METRIC OP NUMBER``.
+"""CI gates: ``[MODEL:]METRIC OP NUMBER``, ``[MODEL:]NUMBER OP METRIC OP NUMBER`` and regression
+rules ``[MODEL:]METRIC ~ TOLERANCE[%]`` (may get worse than the baseline by at most TOLERANCE).
 
 Pure (no pytest import). ``MODEL`` is the text before the last ``:`` (keys never contain one) and
 may be an fnmatch glob. ``METRIC`` is a key or an fnmatch glob over whole keys; a name without
@@ -13,9 +14,13 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from fnmatch import fnmatchcase
 
 from pytest_fairmind.result import GateResult, ModelResult
+
+if TYPE_CHECKING:
+    from pytest_fairmind.baseline import Baseline
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -45,13 +50,28 @@ class Bound:
 
 
 @dataclass(frozen=True)
+class Tolerance:
+    """How much worse than the baseline a metric may get: absolute, or relative to |baseline|."""
+
+    amount: float
+    relative: bool
+
+    def allowed(self, baseline: float) -> float:
+        return self.amount / 100.0 * abs(baseline) if self.relative else self.amount
+
+    def __str__(self) -> str:
+        return f"{self.amount:g}%" if self.relative else f"{self.amount:g}"
+
+
+@dataclass(frozen=True)
 class Gate:
-    """A parsed gate expression."""
+    """A parsed gate expression: bounds, or a regression tolerance against the baseline."""
 
     expr: str
     model: str | None  # None: every model
     metric: str
-    bounds: tuple[Bound, ...]
+    bounds: tuple[Bound, ...] = ()
+    tolerance: Tolerance | None = None
 
     @property
     def bound_text(self) -> str:
@@ -91,6 +111,8 @@ def parse_gate(expr: str, *, model: str | None = None) -> Gate:
         if not gate_model:
             raise GateSyntaxError(f"gate {expr!r}: empty model name before ':'")
     gate_model = gate_model or model
+    if "~" in text:
+        return _parse_regression(expr, gate_model, text)
     ops = _OP_PATTERN.findall(text)
     pieces = [p.strip() for p in _OP_PATTERN.split(text)]
     if "=" in "".join(pieces) or "==" in text:
@@ -118,16 +140,32 @@ def parse_gate(expr: str, *, model: str | None = None) -> Gate:
     return Gate(expr=expr.strip(), model=gate_model, metric=metric, bounds=bounds)
 
 
-def evaluate(gates: Iterable[Gate], models: Mapping[str, ModelResult]) -> list[str]:
+def _parse_regression(expr: str, model: str | None, text: str) -> Gate:
+    metric, _, tolerance_text = (part.strip() for part in text.partition("~"))
+    relative = tolerance_text.endswith("%")
+    amount = _number(tolerance_text.rstrip("%"), expr)
+    if not metric or _OP_PATTERN.search(metric) or "~" in tolerance_text:
+        raise GateSyntaxError(f"gate {expr!r}: a regression rule is [MODEL:]METRIC ~ TOLERANCE[%]")
+    if amount < 0 or math.isinf(amount):
+        raise GateSyntaxError(f"gate {expr!r}: the tolerance must be a finite number >= 0")
+    return Gate(expr=expr.strip(), model=model, metric=metric, tolerance=Tolerance(amount, relative))
+
+
+def evaluate(
+    gates: Iterable[Gate],
+    models: Mapping[str, ModelResult],
+    *,
+    baseline: Baseline | None = None,
+) -> list[str]:
     """Attach :class:`GateResult`s to ``models`` (in place); return the exprs that matched nothing.
 
     Verdicts are recomputed. A gate repeated (ini and command line, or several marked tests) is
-    evaluated once.
+    evaluated once. Regression rules need ``baseline``; without one they are not evaluated.
     """
     not_evaluated: list[str] = []
-    seen: set[tuple[str | None, str, tuple[Bound, ...]]] = set()
+    seen: set[tuple[str | None, str, tuple[Bound, ...], Tolerance | None]] = set()
     for gate in gates:
-        identity = (gate.model, gate.metric, gate.bounds)
+        identity = (gate.model, gate.metric, gate.bounds, gate.tolerance)
         if identity in seen:
             continue
         seen.add(identity)
@@ -136,10 +174,17 @@ def evaluate(gates: Iterable[Gate], models: Mapping[str, ModelResult]) -> list[s
             if not gate.matches_model(name):
                 continue
             for key in sorted(result.metrics):
-                if gate.matches_key(key):
+                if not gate.matches_key(key):
+                    continue
+                value = result.metrics[key]
+                if gate.tolerance is None:
                     matched = True
-                    value = result.metrics[key]
                     result.gates.append(GateResult(gate.expr, key, value, gate.bound_text, gate.check(value)))
+                elif baseline is not None:
+                    outcome = baseline.compare(gate, name, key, value)
+                    if outcome is not None:
+                        matched = True
+                        result.gates.append(outcome)
         if not matched:
             not_evaluated.append(gate.expr)
     for result in models.values():

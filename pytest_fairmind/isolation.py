@@ -63,6 +63,11 @@ class IsolatedProvider:
     def target(self) -> str:
         return self._impl.target()
 
+    def check(self, timeout: float) -> str | None:
+        """Reachability (for ``fairmind status``): None when fine, else what is wrong."""
+        check = getattr(self._impl, "check", None)
+        return None if check is None else check(timeout)  # type: ignore[no-any-return]
+
     def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
         from pytest_fairmind.report import session_to_dict
 
@@ -142,6 +147,25 @@ def outcome_from_dict(data: dict[str, Any]) -> ProviderOutcome:
     )
 
 
+def _watch_parent(timeout: float) -> None:
+    """End this child's process group if pytest died (SIGTERM, kill) or the budget is long gone.
+
+    The parent normally kills us at the deadline; this covers the parent dying first, so no
+    provider process or wandb-core is left behind. The saved history is what gets replayed.
+    """
+    import threading
+
+    parent = os.getppid()
+    deadline = time.monotonic() + timeout + 5.0
+
+    def watch() -> None:
+        while os.getppid() == parent and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="fairmind-watchdog", daemon=True).start()
+
+
 def _child_main(payload_path: str, outcome_path: str) -> int:
     import warnings
 
@@ -150,6 +174,7 @@ def _child_main(payload_path: str, outcome_path: str) -> int:
 
     with open(payload_path, encoding="utf-8") as fh:
         payload = json.load(fh)
+    _watch_parent(float(payload["timeout"]))
     settings = ProviderSettings(**payload["settings"])
     session = session_from_dict(payload["session"])
     try:

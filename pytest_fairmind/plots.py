@@ -25,10 +25,7 @@ def matplotlib_available() -> bool:
 
 def group_label(group: Any) -> str:
     """``{"sex": "F", "age": "<30"}`` -> ``"sex=F, age=<30"``; anything else via ``str``."""
-    if isinstance(group, Mapping):
-        text = ", ".join(f"{k}={v}" for k, v in group.items())
-    else:
-        text = str(group)
+    text = ", ".join(f"{k}={v}" for k, v in group.items()) if isinstance(group, Mapping) else str(group)
     return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
 
 
@@ -46,7 +43,9 @@ def as_number(value: Any) -> float:
     return math.nan
 
 
-def group_chart_png(scope: str, rows: Sequence[Mapping[str, Any]], path: str, *, title: str | None = None) -> bool:
+def group_chart_png(
+    scope: str, rows: Sequence[Mapping[str, Any]], path: str, *, title: str | None = None
+) -> bool:
     """Draw one scope's per-group rates as grouped bars into ``path`` (PNG).
 
     Returns False without writing anything when matplotlib is not installed or there are no
@@ -77,7 +76,7 @@ def group_chart_png(scope: str, rows: Sequence[Mapping[str, Any]], path: str, *,
         values = [as_number(row.get(column)) for row in rows]
         heights = [0.0 if math.isnan(v) else v for v in values]
         ax.bar(xs, heights, width=width, label=column.replace("_", " "))
-        for x, v in zip(xs, values):
+        for x, v in zip(xs, values, strict=True):
             if math.isnan(v):
                 ax.text(x, 0.01, "n/a", ha="center", va="bottom", fontsize=7, rotation=90, color="0.4")
     ax.set_xticks(list(range(n_groups)))

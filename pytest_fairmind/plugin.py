@@ -103,6 +103,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("fairmind_history", "history folder (default .fairmind, relative to rootdir).", default=None)
     parser.addini("fairmind_history_keep", "newest sessions kept in the history (default 100).", default=None)
     parser.addini("fairmind_plots", "per-group charts as provider artifacts (default true).", default=None)
+    parser.addini(
+        "fairmind_lower_is_better", "metric globs where lower is better (regression rules).", type="linelist", default=[]
+    )
+    parser.addini(
+        "fairmind_higher_is_better", "metric globs where higher is better (regression rules).", type="linelist", default=[]
+    )
 
 
 def _read_settings(config: pytest.Config) -> Settings:
@@ -120,7 +126,7 @@ def _read_settings(config: pytest.Config) -> Settings:
     }
     ini_names = [
         "provider", "project", "mlflow_uri", "wandb_mode", "gates", "gate_action", "baseline", "json",
-        "timeout", "strict", "model", "history", "history_keep", "plots",
+        "timeout", "strict", "model", "history", "history_keep", "plots", "lower_is_better", "higher_is_better",
     ]  # fmt: skip
     ini = {name: config.getini(f"fairmind_{name}") for name in ini_names}
     return resolve(cli, ini, os.environ)

@@ -60,21 +60,26 @@ def model_to_dict(model: ModelResult) -> dict[str, Any]:
             for scope, rows in model.groups.items()
         },
         "tests": [{"nodeid": t.nodeid, "outcome": t.outcome} for t in model.tests],
-        "gates": [
-            {
-                "expr": g.expr,
-                "key": g.key,
-                "value": _number_or_null(g.value),
-                "bound": g.bound,
-                "passed": g.passed,
-            }
-            for g in model.gates
-        ],
+        "gates": [_gate_to_dict(g) for g in model.gates],
         "collisions": [
             {"key": c.key, "values": [{"nodeid": n, "value": _json_safe(v)} for n, v in c.values]}
             for c in model.collisions
         ],
     }
+
+
+def _gate_to_dict(gate: GateResult) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "expr": gate.expr,
+        "key": gate.key,
+        "value": _number_or_null(gate.value),
+        "bound": gate.bound,
+        "passed": gate.passed,
+    }
+    if "~" in gate.expr:  # regression rule: what it was compared with
+        data["baseline"] = _number_or_null(gate.baseline)
+        data["change"] = _number_or_null(gate.change)
+    return data
 
 
 def model_from_dict(name: str, data: dict[str, Any]) -> ModelResult:
@@ -95,6 +100,8 @@ def model_from_dict(name: str, data: dict[str, Any]) -> ModelResult:
                 value=math.nan if value is None else float(value),
                 bound=g["bound"],
                 passed=bool(g["passed"]),
+                baseline=g.get("baseline"),
+                change=g.get("change"),
             )
         )
     return ModelResult(

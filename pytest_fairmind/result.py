@@ -25,6 +25,8 @@ class GateResult:
     value: float | None
     bound: str
     passed: bool
+    baseline: float | None = None  # regression rules: the baseline's value (None: no baseline)
+    change: float | None = None  # regression rules: value - baseline
 
 
 @dataclass

@@ -45,6 +45,8 @@ class Settings:
     history: str = ".fairmind"
     history_keep: int = 100
     plots: bool = True
+    lower_is_better: tuple[str, ...] = ()  # metric globs, for regression rules
+    higher_is_better: tuple[str, ...] = ()
 
 
 def _present(value: Any) -> bool:
@@ -162,4 +164,6 @@ def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, st
         history=str(ini.get("history") or ".fairmind"),
         history_keep=_number(keep, "fairmind_history_keep", int, 0) if _present(keep) else 100,
         plots=_parse_bool(plots, "fairmind_plots") if _present(plots) else True,
+        lower_is_better=tuple(_gate_lines(ini.get("lower_is_better"))),
+        higher_is_better=tuple(_gate_lines(ini.get("higher_is_better"))),
     )

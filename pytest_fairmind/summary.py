@@ -71,6 +71,15 @@ def verdict_lines(session: SessionResult, *, gate_action: str = "fail") -> list[
             shown = " ".join(f"{k}={fmt(v)}" for k, v in key_metrics(model)) or "-"
             rows.append([name, model.verdict.upper(), _tests_text(model), _gates_text(model), shown])
         lines.extend(_table(rows))
+    regression = [
+        [name, g.key, fmt(g.baseline) if g.baseline is not None else "no baseline", fmt(g.value),
+         f"{g.change:+.4g}" if g.change is not None and math.isfinite(g.change) else "-",
+         "ok" if g.passed else "WORSE"]
+        for name, model in session.models.items() for g in model.gates if "~" in g.expr
+    ]  # fmt: skip
+    if regression:
+        lines.append("")
+        lines.extend(_table([["model", "metric", "baseline", "current", "change", "result"], *regression]))
     label = "gate FAILED" if gate_action == "fail" else "gate failed (warn only)"
     for name, model in session.models.items():
         for gate in model.gates:

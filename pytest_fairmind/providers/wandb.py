@@ -1,0 +1,458 @@
+"""Weights & Biases provider: one run per model, grouped by session (SPEC section 7).
+
+Built-in providers run in a child process (:mod:`pytest_fairmind.isolation`), so the constructor
+is cheap and never imports wandb: the parent builds one only to answer :meth:`WandbProvider.target`.
+
+What a run holds: project = the session's project, name = model, group = session id,
+``job_type="fairness"``, config = params, tags = verdict and record tags as ``key:value``,
+summary = every metric plus ``fairmind.verdict`` and ``fairmind.session``, one ``wandb.Table`` per
+group scope (and a chart image when matplotlib is installed). The run id is derived from
+(session id, model), so a replay or ``wandb sync`` never makes a second run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import netrc
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pytest_fairmind.providers.base import ProviderSettings
+from pytest_fairmind.redact import redact_obj, redact_text, redact_uri
+from pytest_fairmind.result import GroupRow, ModelResult, ProviderOutcome, RunRef, SessionResult
+
+DEFAULT_BASE_URL = "https://api.wandb.ai"
+MODES = ("online", "offline", "disabled")
+_MODE_ALIASES = {"dryrun": "offline", "run": "online"}
+TAG_MAX_LENGTH = 64  # W&B rejects longer tags
+PROJECT_MAX_LENGTH = 128
+PROJECT_FORBIDDEN = "/\\#?%:"
+#: Written into an offline run directory once the run is finished: a directory without it was
+#: cut at the deadline and is logged again (same run id) rather than skipped.
+COMPLETE_MARKER = ".fairmind-complete"
+#: Per-group stat columns, in this order, after one column per sensitive feature.
+GROUP_STATS = ("count", "selection_rate", "true_positive_rate", "false_positive_rate", "accuracy")
+
+
+def validate_project(project: str) -> str | None:
+    """Why ``project`` is not a valid W&B project name, or None when it is."""
+    if not project.strip():
+        return "W&B project name is empty"
+    if len(project) > PROJECT_MAX_LENGTH:
+        return f"W&B project name {project!r} is longer than {PROJECT_MAX_LENGTH} characters"
+    bad = sorted({c for c in project if c in PROJECT_FORBIDDEN})
+    if bad:
+        return (
+            f"W&B project name {project!r} contains {' '.join(bad)}; "
+            f"W&B forbids any of {' '.join(PROJECT_FORBIDDEN)} (set --fairmind-project)"
+        )
+    return None
+
+
+def run_id(session_id: str, model: str) -> str:
+    """Deterministic W&B run id of one (session, model) pair: replays reuse it."""
+    digest = hashlib.sha256(f"{session_id}\0{model}".encode()).hexdigest()
+    return f"fm-{digest[:24]}"
+
+
+def fit_tag(tag: str) -> str:
+    """``tag`` within W&B's 64 characters; a shortened tag ends with ``…`` so it reads as cut."""
+    if len(tag) <= TAG_MAX_LENGTH:
+        return tag
+    return tag[: TAG_MAX_LENGTH - 1] + "…"
+
+
+def run_tags(model: ModelResult) -> list[str]:
+    """The verdict, then the model's record tags as ``key:value``, deduplicated, each at most 64 chars."""
+    tags: list[str] = []
+    for tag in (model.verdict, *(f"{k}:{v}" for k, v in model.tags.items())):
+        fitted = fit_tag(redact_text(tag))
+        if fitted and fitted not in tags:
+            tags.append(fitted)
+    return tags
+
+
+def base_url(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    return (env.get("WANDB_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def api_key_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether wandb would find credentials, checked as wandb 0.31 does but without network.
+
+    ``WANDB_API_KEY`` or ``WANDB_IDENTITY_TOKEN_FILE`` in the environment, else a ``.netrc`` entry
+    (``$NETRC``, ``~/.netrc`` or ``~/_netrc``) for the host of ``WANDB_BASE_URL``.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("WANDB_API_KEY") or env.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    host = urlsplit(base_url(env)).netloc
+    if not host:
+        return False
+    candidates = [env["NETRC"]] if env.get("NETRC") else ["~/.netrc", "~/_netrc"]
+    for candidate in candidates:
+        path = Path(candidate).expanduser()
+        if not path.is_file():
+            continue
+        try:
+            creds = netrc.netrc(str(path)).authenticators(host)
+        except (netrc.NetrcParseError, OSError):
+            return False
+        return bool(creds and creds[2])
+    return False
+
+
+def resolve_mode(configured: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """``online``/``offline``/``disabled``: the configured mode, else ``WANDB_MODE``, else by API key."""
+    env = os.environ if environ is None else environ
+    text = (configured or env.get("WANDB_MODE") or "").strip().lower()
+    if not text:
+        return "online" if api_key_configured(env) else "offline"
+    mode = _MODE_ALIASES.get(text, text)
+    if mode not in MODES:
+        raise ValueError(f"unknown W&B mode {text!r} (expected one of {', '.join(MODES)})")
+    return mode
+
+
+def wandb_root(settings: ProviderSettings, environ: Mapping[str, str] | None = None) -> str:
+    """The directory wandb writes under (``$WANDB_DIR``, else the pytest working directory)."""
+    env = os.environ if environ is None else environ
+    return os.path.abspath(env.get("WANDB_DIR") or settings.workdir)
+
+
+def wandb_dir(root: str) -> str:
+    """``<root>/wandb``, or ``<root>/.wandb`` when that exists (wandb's own rule)."""
+    dot = os.path.join(root, ".wandb")
+    return dot if os.path.isdir(dot) else os.path.join(root, "wandb")
+
+
+def _offline_run_dirs(directory: str, rid: str) -> list[str]:
+    if not os.path.isdir(directory):
+        return []
+    suffix = f"-{rid}"
+    return sorted(
+        os.path.join(directory, name)
+        for name in os.listdir(directory)
+        if name.startswith("offline-run-") and name.endswith(suffix)
+    )
+
+
+class _Budget:
+    """The time this provider may take; counted from process start in a young (isolation) process.
+
+    The parent's deadline started when it spawned us, so a child that counted from :meth:`log`
+    would overrun it by its own start-up time. A slice is kept back for teardown.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        now = time.monotonic()
+        age = _process_age()
+        start = now - age if age is not None and age < timeout else now
+        self.deadline = start + timeout - min(1.0, 0.1 * timeout)
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``), None elsewhere."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def core_pids(parent: int | None = None) -> list[int]:
+    """``wandb-core`` processes started by ``parent`` (default: this process); Linux only.
+
+    wandb starts wandb-core in a session of its own, so killing our process group misses it.
+    """
+    parent = os.getpid() if parent is None else parent
+    pids = []
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            comm = stat[stat.find("(") + 1 : stat.rfind(")")]
+            fields = stat.rpartition(")")[2].split()
+            if comm == "wandb-core" and len(fields) > 1 and fields[1] == str(parent):
+                pids.append(int(entry))
+    return pids
+
+
+def _kill_core() -> None:
+    for pid in core_pids():
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _finite_or_none(value: Any) -> Any:
+    """A stat cell: NaN/inf (or their report words, after a JSON round trip) become empty cells."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return None
+    return value
+
+
+def _table_data(rows: list[GroupRow]) -> tuple[list[str], list[list[Any]]]:
+    """Columns (one per feature, then the stats) and rows of a per-group table."""
+    features: list[str] = []
+    extra: list[str] = []
+    for row in rows:
+        for feature in row.get("group") or {}:
+            if feature not in features:
+                features.append(feature)
+        for key in row:
+            if key != "group" and key not in GROUP_STATS and key not in extra:
+                extra.append(key)
+    stats = [s for s in GROUP_STATS if any(s in row for row in rows)] + extra
+    # A feature named like a stat column ("count") must not make a duplicate column.
+    names = [f"group.{f}" if f in stats else f for f in features]
+    data = [
+        [*((row.get("group") or {}).get(f) for f in features), *(_finite_or_none(row.get(s)) for s in stats)]
+        for row in rows
+    ]
+    return [*names, *stats], data
+
+
+def _notes(session: SessionResult) -> str:
+    lines = [f"pytest-fairmind session {session.id}"]
+    if session.git:
+        git = ", ".join(f"{k}={v}" for k, v in session.git.items() if v is not None)
+        lines.append(f"git: {git}")
+    lines.extend(f"{k}: {v}" for k, v in sorted(session.context.items()))
+    return redact_text("\n".join(lines))
+
+
+class WandbProvider:
+    """The ``wandb`` provider (``--fairmind-provider=wandb``)."""
+
+    name = "wandb"
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        self._settings = settings
+
+    def _project(self) -> str:
+        # ProviderSettings carries "fairmind" when nothing was given; W&B's own variable comes next.
+        project = self._settings.project
+        if project == "fairmind":
+            project = os.environ.get("WANDB_PROJECT") or project
+        return project
+
+    def target(self) -> str:
+        try:
+            mode = resolve_mode(self._settings.wandb_mode)
+        except ValueError as exc:
+            return f"invalid: {exc}"
+        if mode == "disabled":
+            return "disabled (nothing is logged)"
+        if mode == "offline":
+            return f"offline: {wandb_dir(wandb_root(self._settings))}"
+        entity = os.environ.get("WANDB_ENTITY") or "<default entity>"
+        return f"online: {redact_uri(base_url())} ({entity}/{self._project()})"
+
+    def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
+        target = redact_text(self.target())
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # wandb's warnings must not meet the user's -W error
+                outcome = self._log(session, timeout)
+        except Exception as exc:  # never raise into pytest
+            outcome = ProviderOutcome(ok=False, error=redact_text(f"{type(exc).__name__}: {exc}"))
+        outcome.target = outcome.target or target
+        return outcome
+
+    def _log(self, session: SessionResult, timeout: float) -> ProviderOutcome:
+        budget = _Budget(timeout)
+        try:
+            mode = resolve_mode(self._settings.wandb_mode)
+        except ValueError as exc:
+            return ProviderOutcome(ok=False, error=str(exc))
+        if mode == "disabled":
+            return ProviderOutcome(ok=True, note="W&B mode is disabled: nothing was logged")
+        problem = validate_project(session.project)
+        if problem:
+            return ProviderOutcome(ok=False, error=problem)
+        try:
+            import wandb
+        except ImportError:
+            return ProviderOutcome(
+                ok=False, error="wandb is not installed: pip install 'pytest-fairmind[wandb]'"
+            )
+        root = wandb_root(self._settings)
+        os.makedirs(root, exist_ok=True)
+        # At the deadline, wandb-core is killed so a blocked init/finish returns at once and
+        # nothing of wandb outlives this call (the parent's group kill does not reach wandb-core).
+        watchdog = threading.Timer(max(0.0, budget.remaining()), _kill_core)
+        watchdog.daemon = True
+        watchdog.start()
+        runs: dict[str, RunRef] = {}
+        errors: list[str] = []
+        try:
+            with tempfile.TemporaryDirectory(prefix="fairmind-wandb-") as scratch:
+                for index, (name, model) in enumerate(session.models.items()):
+                    if budget.remaining() <= 0:
+                        left = len(session.models) - index
+                        errors.append(f"time budget ({timeout:g} s) exhausted; {left} model(s) not logged")
+                        break
+                    try:
+                        runs[name] = self._log_model(wandb, session, model, mode, root, scratch, budget)
+                    except Exception as exc:
+                        errors.append(f"model {name!r}: {_describe(exc, budget, timeout)}")
+                        if isinstance(exc, _InitFailed):
+                            # Same server, same credentials: the next models would fail alike.
+                            left = len(session.models) - index - 1
+                            if left:
+                                errors.append(f"{left} more model(s) not attempted")
+                            break
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(Exception):
+                wandb.teardown()
+            _kill_core()  # teardown stops it; this only matters if teardown failed
+        note = None
+        if mode == "offline":
+            note = f"uploadable with: wandb sync {wandb_dir(root)}/offline-run-*"
+        return ProviderOutcome(
+            ok=not errors, error=redact_text("; ".join(errors)) if errors else None, runs=runs, note=note
+        )
+
+    def _log_model(
+        self,
+        wandb: Any,
+        session: SessionResult,
+        model: ModelResult,
+        mode: str,
+        root: str,
+        scratch: str,
+        budget: _Budget,
+    ) -> RunRef:
+        rid = run_id(session.id, model.name)
+        if mode == "offline":
+            existing = _offline_run_dirs(wandb_dir(root), rid)
+            complete = [d for d in existing if os.path.exists(os.path.join(d, COMPLETE_MARKER))]
+            if complete:
+                return RunRef(id=rid, path=complete[-1], skipped=True)
+            for partial in existing:  # our own run, cut at a deadline: log it again in full
+                shutil.rmtree(partial, ignore_errors=True)
+        remaining = max(1.0, budget.remaining())
+        settings = wandb.Settings(
+            console="off",
+            silent=True,
+            quiet=True,
+            disable_git=True,
+            disable_code=True,
+            save_code=False,
+            disable_job_creation=True,
+            x_disable_stats=True,
+            # No environment record: it holds the command line, which may carry a password.
+            x_disable_meta=True,
+            x_disable_machine_info=True,
+            x_save_requirements=False,
+            init_timeout=remaining,
+            x_service_wait=remaining,
+            finish_timeout=remaining,
+            finish_timeout_raises=True,
+        )
+        try:
+            run = wandb.init(
+                project=session.project,
+                entity=os.environ.get("WANDB_ENTITY") or None,
+                name=redact_text(model.name),
+                group=redact_text(session.id),
+                job_type="fairness",
+                config=redact_obj(dict(model.params)),
+                tags=run_tags(model),
+                notes=_notes(session),
+                id=rid,
+                # Online, the run id doubles as the existence check: a run that is already there
+                # is resumed, not duplicated, and skipped below when it is complete.
+                resume="allow" if mode == "online" else None,
+                reinit="create_new",
+                dir=root,
+                mode=mode,
+                settings=settings,
+            )
+        except Exception as exc:
+            raise _InitFailed(exc) from exc
+        finished = False
+        try:
+            url = getattr(run, "url", None) if mode == "online" else None
+            path = None if mode == "online" else run.settings.sync_dir
+            if mode == "online" and run.resumed and "fairmind.verdict" in run.summary:
+                run.finish()
+                finished = True
+                return RunRef(id=rid, url=url, skipped=True)
+            self._write(wandb, run, session, model, scratch)
+            run.finish()
+            finished = True
+            if path is not None:
+                Path(path, COMPLETE_MARKER).write_text(f"{session.id}\n{model.name}\n", encoding="utf-8")
+            return RunRef(id=rid, url=url, path=path)
+        finally:
+            if not finished:
+                with contextlib.suppress(Exception):
+                    run.finish(exit_code=1)
+
+    def _write(self, wandb: Any, run: Any, session: SessionResult, model: ModelResult, scratch: str) -> None:
+        from pytest_fairmind.plots import group_chart_png, matplotlib_available
+
+        media: dict[str, Any] = {}
+        charts = self._settings.plots and matplotlib_available()
+        for number, (scope, rows) in enumerate(model.groups.items()):
+            key = f"{scope}/by_group"
+            if key in model.metrics:  # a metric of that name keeps its key; the table moves aside
+                key = f"fairmind.by_group/{scope}"
+            columns, data = _table_data(rows)
+            media[key] = wandb.Table(columns=columns, data=data, allow_mixed_types=True)
+            if charts:
+                png = os.path.join(scratch, f"{_safe_file(model.name)}-{number}.png")
+                with contextlib.suppress(Exception):  # a chart is a nice-to-have, never a failure
+                    if group_chart_png(scope, rows, png, title=f"{model.name}: {scope}"):
+                        media[f"{key}_chart"] = wandb.Image(png, caption=f"{model.name}: {scope}")
+        if media:
+            run.log(media)  # one step holding every table and chart
+        summary: dict[str, Any] = dict(model.metrics)
+        summary["fairmind.verdict"] = model.verdict
+        summary["fairmind.session"] = redact_text(session.id)
+        run.summary.update(summary)
+
+
+class _InitFailed(Exception):
+    """``wandb.init`` failed: wrong credentials, no network, a stalled server."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"wandb.init failed: {type(cause).__name__}: {cause}")
+
+
+def _describe(exc: BaseException, budget: _Budget, timeout: float) -> str:
+    text = str(exc) or type(exc).__name__
+    if budget.remaining() <= 0:
+        text = f"time budget ({timeout:g} s, --fairmind-timeout) exhausted: {text}"
+    return " ".join(text.split())[:500]
+
+
+def _safe_file(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "model"
