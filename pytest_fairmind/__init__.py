@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pytest_fairmind.fixture import Fairmind
 from pytest_fairmind.exceptions import FairmindWarning
+from pytest_fairmind.fixture import Fairmind
 
 if TYPE_CHECKING:
     from pytest_fairmind.metrics import FairnessResult, assess

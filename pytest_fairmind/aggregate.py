@@ -117,7 +117,9 @@ def build_models(tests: Any) -> tuple[dict[str, ModelResult], list[str]]:
     for data in sorted(tests, key=lambda t: t.nodeid):
         merged: dict[str, dict[str, dict[str, Any]]] = {}
         for record in data.records:  # arrival order: the later record of a key wins
-            model = merged.setdefault(record["model"], {"metrics": {}, "params": {}, "tags": {}, "groups": {}})
+            model = merged.setdefault(
+                record["model"], {"metrics": {}, "params": {}, "tags": {}, "groups": {}}
+            )
             for kind in ("metrics", "params", "tags", "groups"):
                 model[kind].update(record.get(kind) or {})
         for name in [*merged, *(m for m in data.models if m not in merged)]:
@@ -137,10 +139,10 @@ def build_models(tests: Any) -> tuple[dict[str, ModelResult], list[str]]:
     warnings: list[str] = []
     for kind, models in seen.items():
         for name, keys in models.items():
-            for key, values in keys.items():
-                if len(values) > 1 and any(not _same(values[0][1], v) for _, v in values[1:]):
-                    per_model[name].collisions.append(Collision(key, values))
-                    listing = ", ".join(f"{nodeid} -> {value!r}" for nodeid, value in values)
+            for key, recorded in keys.items():
+                if len(recorded) > 1 and any(not _same(recorded[0][1], v) for _, v in recorded[1:]):
+                    per_model[name].collisions.append(Collision(key, recorded))
+                    listing = ", ".join(f"{nodeid} -> {value!r}" for nodeid, value in recorded)
                     warnings.append(
                         f"model {name!r}: {kind[:-1]} {key!r} was recorded with different values by "
                         f"different tests; the last node id wins ({listing})"

@@ -88,7 +88,9 @@ class Baseline:
             lines.append(f"baseline {self.source}: not found (first run?); regression rules have no baseline")
         elif self.missing:
             shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
-            lines.append(f"baseline {self.source}: no baseline value for {len(self.missing)} metric(s): {shown}")
+            lines.append(
+                f"baseline {self.source}: no baseline value for {len(self.missing)} metric(s): {shown}"
+            )
         for item in self.unknown_direction:
             lines.append(
                 f"regression rule not evaluated for {item}: direction unknown; declare it in the ini "

@@ -58,9 +58,8 @@ def _build(names: Sequence[str], settings: ProviderSettings, reg: ProviderRegist
             raise UsageFailure(f"unknown provider {name!r} (known: {', '.join(reg.names())})")
         missing = spec.missing_requirements()
         if missing:
-            raise UsageFailure(
-                f"provider {name!r} needs {', '.join(missing)}: pip install 'pytest-fairmind[{spec.extra or name}]'"
-            )
+            extra = spec.extra or name
+            raise UsageFailure(f"provider {name!r} needs {', '.join(missing)}: pip install 'pytest-fairmind[{extra}]'")
         built.append(spec.factory(settings))
     return built
 
@@ -124,7 +123,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         outcomes = log_session(providers, session, timeout=args.timeout, explicit_project=project)
         session.providers.update(outcomes)
         _print(f"{path}: session {session.id} ({len(session.models)} model(s))")
-        for line in provider_lines(SessionResult(id=session.id, project=project, started="", providers=outcomes)):
+        for line in provider_lines(
+            SessionResult(id=session.id, project=project, started="", providers=outcomes)
+        ):
             _print(f"  {line}")
         if _is_history_entry(path):
             history.atomic_write(path, report.dumps(session))
@@ -225,13 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, *, timeout: float) -> None:
-        p.add_argument("--mlflow-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, then sqlite mlflow.db)")
-        p.add_argument("--timeout", type=float, default=timeout, help=f"seconds for all providers (default {timeout:g})")
+        p.add_argument(
+            "--mlflow-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, then sqlite mlflow.db)"
+        )
+        p.add_argument(
+            "--timeout", type=float, default=timeout, help=f"seconds for all providers (default {timeout:g})"
+        )
         p.add_argument("--history", help="history folder (default .fairmind)")
 
     replay = sub.add_parser("replay", help="log saved sessions to providers (idempotent)")
-    replay.add_argument("paths", nargs="+", metavar="PATH", help="report files, history entries, folders or 'last'")
-    replay.add_argument("--provider", action="append", help="providers (default: those that failed in the session)")
+    replay.add_argument(
+        "paths", nargs="+", metavar="PATH", help="report files, history entries, folders or 'last'"
+    )
+    replay.add_argument(
+        "--provider", action="append", help="providers (default: those that failed in the session)"
+    )
     replay.add_argument("--project", help="MLflow experiment / W&B project (default: the session's)")
     replay.add_argument("--wandb-mode", choices=WANDB_MODES)
     common(replay, timeout=30.0)

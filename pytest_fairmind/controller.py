@@ -132,7 +132,10 @@ class FairmindController:
         )
         if (gates_failed or strict_failure or state.errors) and status in _OK_CODES:
             status = int(pytest.ExitCode.TESTS_FAILED)
-        result.notices = [*state.notices, *(f"FairmindWarning turned into an error: {e}" for e in state.errors)]
+        result.notices = [
+            *state.notices,
+            *(f"FairmindWarning turned into an error: {e}" for e in state.errors),
+        ]
         result.exitstatus = status
         result.providers = pending_outcomes(state.providers)
 
@@ -148,9 +151,9 @@ class FairmindController:
             result.providers = log_session(
                 state.providers, result, timeout=settings.timeout, explicit_project=settings.project
             )
-            if settings.strict and not all(o.ok for o in result.providers.values()):
-                if status in _OK_CODES:
-                    status = int(pytest.ExitCode.TESTS_FAILED)
+            provider_failed = not all(o.ok for o in result.providers.values())
+            if settings.strict and provider_failed and status in _OK_CODES:
+                status = int(pytest.ExitCode.TESTS_FAILED)
         result.exitstatus = status
         result.finished = _now()
         if state.history_entry is not None:

@@ -55,7 +55,9 @@ class Fairmind:
         every metric and param key with ``<scope>/``. Bad keys raise ``ValueError`` naming them.
         """
         __tracebackhide__ = True
-        self._sink.append(make_record(metrics, model=self._model(model), scope=scope, params=params, tags=tags))
+        self._sink.append(
+            make_record(metrics, model=self._model(model), scope=scope, params=params, tags=tags)
+        )
 
     def assess(
         self,
@@ -91,7 +93,9 @@ class Fairmind:
             min_group_size=min_group_size,
         )
         self._sink.append(
-            make_record(result.metrics(), model=name, scope=result.scope, groups={result.scope: result.by_group})
+            make_record(
+                result.metrics(), model=name, scope=result.scope, groups={result.scope: result.by_group}
+            )
         )
         return result
 

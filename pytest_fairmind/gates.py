@@ -14,8 +14,8 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from pytest_fairmind.result import GateResult, ModelResult
 
@@ -114,6 +114,7 @@ def parse_gate(expr: str, *, model: str | None = None) -> Gate:
     if "~" in text:
         return _parse_regression(expr, gate_model, text)
     ops = _OP_PATTERN.findall(text)
+    bounds: tuple[Bound, ...]
     pieces = [p.strip() for p in _OP_PATTERN.split(text)]
     if "=" in "".join(pieces) or "==" in text:
         raise GateSyntaxError(f"gate {expr!r}: operators are <=, <, >=, >")

@@ -66,7 +66,7 @@ class IsolatedProvider:
     def check(self, timeout: float) -> str | None:
         """Reachability (for ``fairmind status``): None when fine, else what is wrong."""
         check = getattr(self._impl, "check", None)
-        return None if check is None else check(timeout)  # type: ignore[no-any-return]
+        return None if check is None else check(timeout)
 
     def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
         from pytest_fairmind.report import session_to_dict

@@ -32,13 +32,36 @@ PAYLOAD_ATTR = "fairmind_payload"
 
 # (option suffix, metavar, help); each gets `--fairmind-<name>` and ini `fairmind_<name>`.
 _OPTIONS: list[tuple[str, str | None, str]] = [
-    ("provider", "LIST", "where to log: comma list of mlflow, wandb, none or a registered provider (repeatable). Env FAIRMIND_PROVIDER; default none."),
-    ("project", "NAME", "MLflow experiment and W&B project. Env FAIRMIND_PROJECT, then MLFLOW_EXPERIMENT_NAME / WANDB_PROJECT; default fairmind."),
-    ("mlflow-uri", "URI", "MLflow tracking URI. Env MLFLOW_TRACKING_URI; default sqlite:///mlflow.db in the working directory."),
-    ("wandb-mode", "MODE", "online, offline or disabled. Env WANDB_MODE; default online with an API key, else offline."),
-    ("gate", "EXPR", "CI gate such as 'demographic_parity_ratio>=0.8' or 'model:0<=accuracy<=1' (repeatable; adds to ini fairmind_gates)."),
+    (
+        "provider",
+        "LIST",
+        "where to log: comma list of mlflow, wandb, none or a registered provider (repeatable). "
+        "Env FAIRMIND_PROVIDER; default none.",
+    ),
+    (
+        "project",
+        "NAME",
+        "MLflow experiment and W&B project. Env FAIRMIND_PROJECT, then MLFLOW_EXPERIMENT_NAME / "
+        "WANDB_PROJECT; default fairmind.",
+    ),
+    (
+        "mlflow-uri",
+        "URI",
+        "MLflow tracking URI. Env MLFLOW_TRACKING_URI; default sqlite:///mlflow.db in cwd.",
+    ),
+    (
+        "wandb-mode",
+        "MODE",
+        "online, offline or disabled. Env WANDB_MODE; default online with an API key, else offline.",
+    ),
+    (
+        "gate",
+        "EXPR",
+        "CI gate such as 'demographic_parity_ratio>=0.8', 'model:0<=accuracy<=1' or the regression rule "
+        "'equalized_odds_difference~0.02' (repeatable; adds to ini fairmind_gates).",
+    ),
     ("gate-action", "fail|warn", "fail: a failed gate exits 1 (default); warn: report it only."),
-    ("baseline", "SOURCE", "baseline for regression gates: a session JSON file, 'last' or 'mlflow'."),
+    ("baseline", "SOURCE", "baseline for regression rules: a session JSON file, 'last' or 'mlflow'."),
     ("json", "PATH", "write the session report (JSON) to PATH."),
     ("timeout", "SECONDS", "the most time all providers together may take at session end (default 30)."),
 ]
@@ -88,7 +111,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             help=text,
         )
         if name == "gate":
-            parser.addini("fairmind_gates", "CI gates, one per line (see --fairmind-gate).", type="linelist", default=[])
+            parser.addini(
+                "fairmind_gates", "CI gates, one per line (see --fairmind-gate).", type="linelist", default=[]
+            )
         else:
             parser.addini(dest, text, default=None)
     group.addoption(
@@ -100,14 +125,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("fairmind_strict", "see --fairmind-strict (true/false).", default=None)
     parser.addini("fairmind_model", "default model for fairmind records.", default=None)
-    parser.addini("fairmind_history", "history folder (default .fairmind, relative to rootdir).", default=None)
+    parser.addini(
+        "fairmind_history", "history folder (default .fairmind, relative to rootdir).", default=None
+    )
     parser.addini("fairmind_history_keep", "newest sessions kept in the history (default 100).", default=None)
     parser.addini("fairmind_plots", "per-group charts as provider artifacts (default true).", default=None)
     parser.addini(
-        "fairmind_lower_is_better", "metric globs where lower is better (regression rules).", type="linelist", default=[]
+        "fairmind_lower_is_better",
+        "metric globs where lower is better (regression rules).",
+        type="linelist",
+        default=[],
     )
     parser.addini(
-        "fairmind_higher_is_better", "metric globs where higher is better (regression rules).", type="linelist", default=[]
+        "fairmind_higher_is_better",
+        "metric globs where higher is better (regression rules).",
+        type="linelist",
+        default=[],
     )
 
 
@@ -126,7 +159,8 @@ def _read_settings(config: pytest.Config) -> Settings:
     }
     ini_names = [
         "provider", "project", "mlflow_uri", "wandb_mode", "gates", "gate_action", "baseline", "json",
-        "timeout", "strict", "model", "history", "history_keep", "plots", "lower_is_better", "higher_is_better",
+        "timeout", "strict", "model", "history", "history_keep", "plots",
+        "lower_is_better", "higher_is_better",
     ]  # fmt: skip
     ini = {name: config.getini(f"fairmind_{name}") for name in ini_names}
     return resolve(cli, ini, os.environ)
@@ -168,7 +202,9 @@ def _build_providers(config: pytest.Config, settings: Settings) -> list[Provider
         try:
             provider = spec.factory(provider_settings)
         except Exception as exc:
-            raise pytest.UsageError(f"--fairmind-provider: provider {name!r}: {redact_text(str(exc))}") from None
+            raise pytest.UsageError(
+                f"--fairmind-provider: provider {name!r}: {redact_text(str(exc))}"
+            ) from None
         built.append(provider)
     return built
 

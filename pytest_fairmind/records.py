@@ -13,7 +13,7 @@ import math
 import numbers
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 Record = dict[str, Any]
@@ -36,7 +36,9 @@ def validate_key(key: str, *, what: str = "key") -> str:
     if not key:
         raise RecordError(f"{what} must not be empty")
     if len(key) > MAX_KEY_LENGTH:
-        raise RecordError(f"{what} {key[:40]!r}... has {len(key)} characters; at most {MAX_KEY_LENGTH} are allowed")
+        raise RecordError(
+            f"{what} {key[:40]!r}... has {len(key)} characters; at most {MAX_KEY_LENGTH} are allowed"
+        )
     if not _KEY_PATTERN.match(key):
         bad = sorted({c for c in key if not _KEY_PATTERN.match(c)})
         raise RecordError(
@@ -46,7 +48,9 @@ def validate_key(key: str, *, what: str = "key") -> str:
     # MLflow stores keys as paths: it refuses ones that are not already normalised.
     parts = key.split("/")
     if key.startswith("/") or key.endswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise RecordError(f"{what} {key!r} is not a clean path (no leading, trailing or doubled '/', no '.' or '..' parts)")
+        raise RecordError(
+            f"{what} {key!r} is not a clean path (no leading, trailing or doubled '/', no '.' or '..' parts)"
+        )
     return key
 
 
@@ -85,7 +89,7 @@ def _as_number_list(value: object) -> list[float] | None:
         return None
     if isinstance(value, (list, tuple)):
         if all(_is_number(v) for v in value):
-            return [float(v) for v in value]  # type: ignore[arg-type]
+            return [float(v) for v in value]
         return None
     return None
 
@@ -93,7 +97,7 @@ def _as_number_list(value: object) -> list[float] | None:
 def _plain_scalar(value: object) -> object:
     """numpy scalars and 0-d arrays as the Python scalar they hold."""
     if _is_numpy(value) and hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
-        return value.item()  # type: ignore[attr-defined]
+        return value.item()
     return value
 
 
@@ -105,9 +109,7 @@ def _key_text(key: object, path: str) -> str:
     raise RecordError(f"key {key!r} at {path or 'the top level'} is a {type(key).__name__}; keys must be str")
 
 
-def flatten(
-    values: Mapping[str, Any], *, prefix: str = ""
-) -> tuple[dict[str, float], dict[str, Any]]:
+def flatten(values: Mapping[str, Any], *, prefix: str = "") -> tuple[dict[str, float], dict[str, Any]]:
     """Split a nested mapping into ``(metrics, params)`` with dotted keys (not yet validated)."""
     __tracebackhide__ = True  # pytest shows the user's call, not our validation
     metrics: dict[str, float] = {}
@@ -153,7 +155,7 @@ def _flatten_params(values: Mapping[str, Any]) -> dict[str, Any]:
                 params[key] = bool(value)
             elif _is_number(value):
                 number = float(value)  # type: ignore[arg-type]
-                params[key] = int(value) if isinstance(value, numbers.Integral) else number  # type: ignore[arg-type]
+                params[key] = int(value) if isinstance(value, numbers.Integral) else number
                 if not math.isfinite(number):
                     params[key] = str(number)
             else:

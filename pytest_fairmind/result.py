@@ -7,10 +7,10 @@ history and ``fairmind replay`` all serialise it with :mod:`pytest_fairmind.repo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 #: A param value as recorded: text, a boolean or None (numbers become metrics, not params).
-ParamValue = Union[str, int, float, bool, None]
+ParamValue = str | int | float | bool | None
 
 #: One row of a per-group table: ``{"group": {feature: label}, "count": ..., "selection_rate": ...}``.
 GroupRow = dict[str, Any]

@@ -59,7 +59,7 @@ def _gates_text(model: ModelResult) -> str:
 
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def verdict_lines(session: SessionResult, *, gate_action: str = "fail") -> list[str]:
@@ -84,7 +84,9 @@ def verdict_lines(session: SessionResult, *, gate_action: str = "fail") -> list[
     for name, model in session.models.items():
         for gate in model.gates:
             if not gate.passed:
-                lines.append(f"{label}: {name}: {gate.key} = {fmt(gate.value)}, bound {gate.bound} [{gate.expr}]")
+                lines.append(
+                    f"{label}: {name}: {gate.key} = {fmt(gate.value)}, bound {gate.bound} [{gate.expr}]"
+                )
     for expr in session.gates_not_evaluated:
         lines.append(f"gate not evaluated (matched no metric): {expr}")
     lines.extend(session.notices)

@@ -259,30 +259,37 @@ def plan_batches(
     *,
     max_bytes: int = MAX_BATCH_BYTES,
 ) -> list[Batch]:
-    """Greedy chunks within 1000 metrics / 100 params / 100 tags / 1000 entities / ``max_bytes``."""
-    batches: list[Batch] = [Batch()]
+    """Chunks within 1000 metrics / 100 params / 100 tags / 1000 entities / ``max_bytes`` each.
 
-    def add(kind: str, key: str, value: Any, size: int, limit: int) -> None:
-        batch = batches[-1]
-        items: list[Any] = getattr(batch, kind)
-        if (
-            len(items) >= limit
-            or batch.entities() >= MAX_ENTITIES_PER_BATCH
-            or (batch.entities() and batch.size + size > max_bytes)
-        ):
-            batch = Batch()
-            batches.append(batch)
-            items = getattr(batch, kind)
-        items.append((key, value))
-        batch.size += size
-
-    for key, text in tags.items():
-        add("tags", key, text, _json_len(key) + _json_len(text) + 20, MAX_TAGS_PER_BATCH)
-    for key, text in params.items():
-        add("params", key, text, _json_len(key) + _json_len(text) + 20, MAX_PARAMS_PER_BATCH)
-    for key, number in metrics.items():
-        add("metrics", key, number, _json_len(key) + 80, MAX_METRICS_PER_BATCH)
-    return [b for b in batches if b.entities()]
+    Each batch takes what it can of the tags, then the params, then fills up with metrics, so
+    the common case (a few hundred metrics, a few dozen params) is a single request.
+    """
+    queues: list[tuple[str, list[tuple[str, Any, int]], int]] = [
+        ("tags", [(k, v, _json_len(k) + _json_len(v) + 20) for k, v in tags.items()], MAX_TAGS_PER_BATCH),
+        (
+            "params",
+            [(k, v, _json_len(k) + _json_len(v) + 20) for k, v in params.items()],
+            MAX_PARAMS_PER_BATCH,
+        ),
+        ("metrics", [(k, v, _json_len(k) + 80) for k, v in metrics.items()], MAX_METRICS_PER_BATCH),
+    ]
+    positions = [0, 0, 0]
+    batches: list[Batch] = []
+    while any(pos < len(queue) for pos, (_, queue, _) in zip(positions, queues, strict=True)):
+        batch = Batch()
+        for i, (kind, queue, limit) in enumerate(queues):
+            items: list[Any] = getattr(batch, kind)
+            while (
+                positions[i] < len(queue) and len(items) < limit and batch.entities() < MAX_ENTITIES_PER_BATCH
+            ):
+                key, value, size = queue[positions[i]]
+                if batch.entities() and batch.size + size > max_bytes:
+                    break
+                items.append((key, value))
+                batch.size += size
+                positions[i] += 1
+        batches.append(batch)
+    return batches
 
 
 def write_artifacts(
