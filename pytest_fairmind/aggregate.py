@@ -28,6 +28,7 @@ class TestData:
     outcome: str | None = None
     records: list[Record] = field(default_factory=list)
     models: list[str] = field(default_factory=list)  # models the test belongs to without recording
+    default_models: list[str] = field(default_factory=list)  # ini fairmind_model: when it recorded none
     gates: list[str] = field(default_factory=list)  # marker gates, already prefixed with the model
 
 
@@ -79,6 +80,9 @@ class Collector:
             for model in payload.get("models", ()):
                 if model not in data.models:
                     data.models.append(model)
+            for model in payload.get("default_models", ()):
+                if model not in data.default_models:
+                    data.default_models.append(model)
             for gate in payload.get("gates", ()):
                 if gate not in data.gates:
                     data.gates.append(gate)
@@ -122,7 +126,8 @@ def build_models(tests: Any) -> tuple[dict[str, ModelResult], list[str]]:
             )
             for kind in ("metrics", "params", "tags", "groups"):
                 model[kind].update(record.get(kind) or {})
-        for name in [*merged, *(m for m in data.models if m not in merged)]:
+        names = [*merged, *(m for m in data.models if m not in merged)] or data.default_models
+        for name in names:
             result = model_result(name)
             result.tests.append(TestOutcome(data.nodeid, data.outcome or "error"))
             values = merged.get(name)

@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_fairmind import __version__, history, report
-from pytest_fairmind.baseline import load_baseline
+from pytest_fairmind.baseline import (
+    CHECK_HINT,
+    BaselineError,
+    Directions,
+    check_source,
+    load_baseline,
+    recorded_directions,
+    unused_notice,
+)
 from pytest_fairmind.dispatch import log_session
 from pytest_fairmind.gates import GateSyntaxError, evaluate, failed_gates, parse_gate
 from pytest_fairmind.providers.base import Provider, ProviderRegistry, ProviderSettings
@@ -142,7 +150,10 @@ def _wandb_mode_env() -> str | None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     folder = _history_folder(args)
-    [path] = _session_paths([args.path], folder)
+    paths = _session_paths([args.path], folder)
+    if len(paths) != 1:
+        raise UsageFailure(f"{args.path}: {len(paths)} sessions; check takes one (a file or 'last')")
+    path = paths[0]
     session = _load(path)
     exprs: list[str] = list(args.gate or [])
     if not exprs:  # the session's own gates
@@ -153,23 +164,34 @@ def cmd_check(args: argparse.Namespace) -> int:
         gates = [parse_gate(e) for e in exprs]
     except GateSyntaxError as exc:
         raise UsageFailure(str(exc)) from None
-    for model in session.models.values():
-        model.gates = []
     baseline = None
-    if args.baseline:
+    if any(g.tolerance is not None for g in gates):
+        if args.baseline:
+            try:
+                check_source(args.baseline)
+            except BaselineError as exc:
+                raise UsageFailure(f"--baseline: {exc}") from None
+        # Directions: the flags, then those the session's own regression rules used.
+        flags = Directions.of_globs(split_list(args.lower_is_better), split_list(args.higher_is_better))
         baseline = load_baseline(
             args.baseline,
             project=session.project,
             history_folder=folder,
             exclude_session=session.id,
+            before=session.started,
             mlflow_uri=args.mlflow_uri,
             timeout=args.timeout,
-            lower_is_better=split_list(args.lower_is_better),
-            higher_is_better=split_list(args.higher_is_better),
+            directions=Directions.layered(*flags.layers, recorded_directions(session)),
             strict=args.strict,
+            hint=CHECK_HINT,
+            no_source_reason="no --baseline given",
         )
+    for model in session.models.values():
+        model.gates = []
     session.gates_not_evaluated = evaluate(gates, session.models, baseline=baseline)
     session.notices = baseline.notices() if baseline is not None else []
+    if args.baseline and baseline is None:
+        session.notices.append(unused_notice(args.baseline))
     _print(f"fairmind check: {path} (session {session.id}, project {session.project}, {len(gates)} gate(s))")
     for line in verdict_lines(session):
         _print(line)
@@ -251,8 +273,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--gate", action="append", help="gate expression (default: the session's own gates)")
     check.add_argument("--baseline", help="a session JSON file, 'last' or 'mlflow'")
     check.add_argument("--strict", action="store_true", help="unevaluated gates or missing baselines fail")
-    check.add_argument("--lower-is-better", action="append", help="metric globs where lower is better")
-    check.add_argument("--higher-is-better", action="append", help="metric globs where higher is better")
+    check.add_argument(
+        "--lower-is-better",
+        action="append",
+        metavar="GLOB",
+        help="metrics where lower is better ([MODEL:]GLOB)",
+    )
+    check.add_argument(
+        "--higher-is-better",
+        action="append",
+        metavar="GLOB",
+        help="metrics where higher is better ([MODEL:]GLOB)",
+    )
     common(check, timeout=30.0)
     check.set_defaults(func=cmd_check)
 

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_fairmind import __version__, history, report
-from pytest_fairmind.baseline import load_baseline
+from pytest_fairmind.baseline import (
+    HIGHER,
+    LOWER,
+    BaselineError,
+    Directions,
+    check_source,
+    declarations,
+    load_baseline,
+    unused_notice,
+)
 from pytest_fairmind.context import context_tags, git_info
 from pytest_fairmind.dispatch import log_session, pending_outcomes, provider_project
 from pytest_fairmind.exceptions import FairmindWarning
@@ -41,22 +50,33 @@ class FairmindController:
     def __init__(self, config: pytest.Config, state: FairmindState) -> None:
         self.config = config
         self.state = state
+        self.marker_directions: list[tuple[str, str, str]] = []  # (direction, model, glob) from markers
 
     # -- collection of per-test data --------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.state.started = _now()
+        if self.state.settings.baseline:  # an unreadable baseline file stops pytest before any test runs
+            try:
+                check_source(self.state.settings.baseline, workdir=str(self.config.invocation_params.dir))
+            except BaselineError as exc:
+                raise pytest.UsageError(f"--fairmind-baseline: {exc}") from None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from pytest_fairmind.plugin import PAYLOAD_ATTR
 
+        payload = getattr(report, PAYLOAD_ATTR, None)
         self.state.collector.add_report(
             report.nodeid,
             report.when or "call",
             report.outcome,
             wasxfail=hasattr(report, "wasxfail"),
-            payload=getattr(report, PAYLOAD_ATTR, None),
+            payload=payload,
         )
+        for item in (payload or {}).get("directions", ()):
+            declared = (str(item[0]), str(item[1]), str(item[2]))
+            if declared not in self.marker_directions:
+                self.marker_directions.append(declared)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -105,21 +125,32 @@ class FairmindController:
         state.result = result
         for model in models.values():
             self.config.hook.pytest_fairmind_model_result(result=model, session=result)
+        gates = [parse_gate(e) for e in gate_exprs]
         baseline = None
-        if settings.baseline:
+        if any(g.tolerance is not None for g in gates):  # regression rules: read the baseline
+            declared = [
+                d for direction, model, glob in self.marker_directions
+                for d in declarations([glob], direction, model=model)
+            ]  # fmt: skip
+            ini_declared = [
+                *declarations(settings.lower_is_better, LOWER),
+                *declarations(settings.higher_is_better, HIGHER),
+            ]
             baseline = load_baseline(
                 settings.baseline,
                 project=project,
                 history_folder=self._history_folder(),
                 exclude_session=state.session_id,
                 mlflow_uri=settings.mlflow_uri,
+                mlflow_project=provider_project("mlflow", settings.project),
                 workdir=str(self.config.invocation_params.dir),
                 timeout=settings.timeout,
-                lower_is_better=settings.lower_is_better,
-                higher_is_better=settings.higher_is_better,
+                directions=Directions.layered(declared, ini_declared),  # a marker's (one model) first
                 strict=settings.strict,
             )
-        result.gates_not_evaluated = evaluate([parse_gate(e) for e in gate_exprs], models, baseline=baseline)
+        elif settings.baseline:
+            state.notices.append(unused_notice(settings.baseline))
+        result.gates_not_evaluated = evaluate(gates, models, baseline=baseline)
         for message in collision_warnings:
             self._warn(message)
         if baseline is not None:
@@ -190,8 +221,13 @@ class FairmindController:
             except ValueError:
                 entry = str(self.state.history_entry)
         for line in verdict_lines(result, gate_action=settings.gate_action):
-            failed = line.startswith("gate FAILED") or " FAIL " in f" {line} "
-            terminalreporter.write_line(redact_text(line), red=failed, bold=failed)
+            failed = line.startswith("gate FAILED") or any(
+                w in f" {line} " for w in (" FAIL ", " WORSE ", "FAIL:")
+            )
+            warning = line.startswith("warning:")
+            terminalreporter.write_line(
+                redact_text(line), red=failed, bold=failed, yellow=warning and not failed
+            )
         for line in provider_lines(result, history_entry=entry):
             terminalreporter.write_line(redact_text(line), yellow="FAILED" in line)
         if settings.json_path:

@@ -61,8 +61,13 @@ def log_session(
         own = session if project == session.project else dataclasses.replace(session, project=project)
         try:
             outcome = provider.log(own, timeout=max(0.0, deadline - time.monotonic()))
-        except Exception as exc:  # a provider that breaks its contract still cannot break pytest
-            outcome = ProviderOutcome(ok=False, error=f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:  # a provider that breaks its contract still cannot break pytest
+            # (SystemExit included: raised in a thread it would end the thread silently and the
+            # provider would be reported as timed out).
+            text = str(exc)
+            outcome = ProviderOutcome(
+                ok=False, error=f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            )
         if not isinstance(outcome, ProviderOutcome):
             outcome = ProviderOutcome(ok=False, error=f"provider returned {type(outcome).__name__}")
         outcome.error = redact_text(outcome.error) if outcome.error else outcome.error

@@ -51,12 +51,20 @@ class Bound:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """How much worse than the baseline a metric may get: absolute, or relative to |baseline|."""
+    """How much worse than the baseline a metric may get: absolute, or ``amount`` % of |baseline|.
+
+    A relative tolerance of a zero baseline allows no worsening at all (``amount`` % of 0 is 0).
+    """
 
     amount: float
-    relative: bool
+    relative: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.amount) and self.amount >= 0):
+            raise ValueError(f"a tolerance must be a finite number >= 0, not {self.amount!r}")
 
     def allowed(self, baseline: float) -> float:
+        """The largest allowed worsening from ``baseline`` (a finite number)."""
         return self.amount / 100.0 * abs(baseline) if self.relative else self.amount
 
     def __str__(self) -> str:
@@ -142,13 +150,23 @@ def parse_gate(expr: str, *, model: str | None = None) -> Gate:
 
 
 def _parse_regression(expr: str, model: str | None, text: str) -> Gate:
+    usage = f"gate {expr!r}: a regression rule is [MODEL:]METRIC ~ TOLERANCE or [MODEL:]METRIC ~ TOLERANCE%"
     metric, _, tolerance_text = (part.strip() for part in text.partition("~"))
+    if not metric or _OP_PATTERN.search(metric) or "=" in metric or "~" in tolerance_text:
+        raise GateSyntaxError(usage)
+    if _NUMBER.match(metric):
+        raise GateSyntaxError(f"gate {expr!r}: {metric!r} is a number, not a metric name")
+    if not tolerance_text:
+        raise GateSyntaxError(f"{usage}: the tolerance is missing")
     relative = tolerance_text.endswith("%")
-    amount = _number(tolerance_text.rstrip("%"), expr)
-    if not metric or _OP_PATTERN.search(metric) or "~" in tolerance_text:
-        raise GateSyntaxError(f"gate {expr!r}: a regression rule is [MODEL:]METRIC ~ TOLERANCE[%]")
+    number_text = tolerance_text[:-1].strip() if relative else tolerance_text
+    if not _NUMBER.match(number_text):
+        raise GateSyntaxError(f"{usage}: {tolerance_text!r} is not a tolerance")
+    amount = float(number_text)
     if amount < 0 or math.isinf(amount):
-        raise GateSyntaxError(f"gate {expr!r}: the tolerance must be a finite number >= 0")
+        raise GateSyntaxError(
+            f"gate {expr!r}: the tolerance must be a finite number >= 0, not {tolerance_text!r}"
+        )
     return Gate(expr=expr.strip(), model=model, metric=metric, tolerance=Tolerance(amount, relative))
 
 

@@ -102,7 +102,7 @@ class IsolatedProvider:
                     _kill_group(proc)
                     return ProviderOutcome(
                         ok=False,
-                        error=f"timed out after {timeout:g} s (--fairmind-timeout); abandoned",
+                        error=f"timed out after {timeout:.3g} s (--fairmind-timeout); abandoned",
                         target=target,
                     )
                 except BaseException:

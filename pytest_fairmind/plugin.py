@@ -67,8 +67,9 @@ _OPTIONS: list[tuple[str, str | None, str]] = [
 ]
 
 _MARKER = (
-    "fairmind(model=None, gates=None): name the model this test's fairness results belong to, "
-    "and gates (list of expressions) that apply to that model"
+    "fairmind(model=None, gates=None, lower_is_better=None, higher_is_better=None): name the model "
+    "this test's fairness results belong to, gates (list of expressions) that apply to that model, "
+    "and the direction of its custom metrics (globs) for regression rules"
 )
 
 
@@ -240,21 +241,34 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 # --- the fixture and per-test transport ---------------------------------------------------------
 
 
-def _marker_model(item: pytest.Item) -> str | None:
-    marker = item.get_closest_marker("fairmind")
-    if marker is None:
-        return None
+def _own_model(marker: pytest.Mark) -> str | None:
     model = marker.kwargs.get("model", marker.args[0] if marker.args else None)
     return None if model is None else str(model)
 
 
+def _marker_model(item: pytest.Item) -> str | None:
+    """The model of the closest ``fairmind`` marker that names one (test, then class, then module):
+    a marker that only carries ``gates=`` does not hide the model of the class or module."""
+    for marker in item.iter_markers("fairmind"):
+        model = _own_model(marker)
+        if model is not None:
+            return model
+    return None
+
+
+def _test_model(item: pytest.Item) -> str | None:
+    """The test's model: its markers', else ini ``fairmind_model``."""
+    return _marker_model(item) or item.config.stash[STATE_KEY].settings.model
+
+
 def _marker_gates(item: pytest.Item) -> list[str]:
     gates: list[str] = []
-    model = _marker_model(item)
+    test_model = _test_model(item)
     for marker in item.iter_markers("fairmind"):
         exprs = marker.kwargs.get("gates") or []
         if isinstance(exprs, str):
             exprs = [exprs]
+        model = _own_model(marker) or test_model  # a marker's gates are for the model it names
         for expr in exprs:
             gate = parse_gate(str(expr), model=model)  # GateSyntaxError: the test errors at setup
             if gate.model is None:
@@ -267,19 +281,43 @@ def _marker_gates(item: pytest.Item) -> list[str]:
     return gates
 
 
+def _marker_directions(item: pytest.Item) -> list[list[str]]:
+    """``[direction, model, glob]`` from the markers' ``lower_is_better=`` / ``higher_is_better=``."""
+    declared: list[list[str]] = []
+    model = _marker_model(item)
+    for marker in item.iter_markers("fairmind"):
+        for direction in ("lower", "higher"):
+            globs = marker.kwargs.get(f"{direction}_is_better") or []
+            if isinstance(globs, str):
+                globs = [globs]
+            for glob in globs:
+                if not isinstance(glob, str) or not glob.strip():
+                    raise GateSyntaxError(f"{direction}_is_better: expected metric globs (str), got {glob!r}")
+                if model is None:
+                    raise GateSyntaxError(
+                        f"{direction}_is_better on a fairmind marker needs a model: "
+                        "add model='...' to the marker"
+                    )
+                entry = [direction, model, glob.strip()]
+                if entry not in declared:
+                    declared.append(entry)
+    return declared
+
+
 @pytest.fixture
 def fairmind(request: pytest.FixtureRequest) -> Fairmind:
     """Record fairness results of this test: ``fairmind.record(...)`` and ``fairmind.assess(...)``."""
     item = request.node
     state = request.config.stash[STATE_KEY]
     records = item.stash.setdefault(RECORDS_KEY, [])
-    return Fairmind(item.nodeid, _marker_model(item) or state.settings.model, records)
+    return Fairmind(item.nodeid, _test_model(item), records)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("fairmind") is not None:
         try:
             _marker_gates(item)
+            _marker_directions(item)
         except GateSyntaxError as exc:
             raise pytest.UsageError(f"@pytest.mark.fairmind: {exc}") from None
 
@@ -295,17 +333,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             payload["records"] = records[sent:]
             item.stash[SENT_KEY] = len(records)
     if call.when == "setup":
-        model = _marker_model(item)
+        marked = _marker_model(item)
+        model = marked
         if model is None and "fairmind" in getattr(item, "fixturenames", ()):
             model = item.config.stash[STATE_KEY].settings.model
         if model is not None:
-            payload["models"] = [model]
+            # A marked test belongs to its marker's model; the ini default only claims a test that
+            # records for no model explicitly (else every test would add an empty default model).
+            payload["models" if marked is not None else "default_models"] = [model]
             try:
                 gates = _marker_gates(item)
             except GateSyntaxError:
                 gates = []  # reported by pytest_runtest_setup as the test's error
             if gates:
                 payload["gates"] = gates
+            try:
+                directions = _marker_directions(item)
+            except GateSyntaxError:
+                directions = []  # reported by pytest_runtest_setup as the test's error
+            if directions:
+                payload["directions"] = directions
     if payload:
         setattr(report, PAYLOAD_ATTR, payload)
     return report

@@ -39,8 +39,8 @@ def validate_key(key: str, *, what: str = "key") -> str:
         raise RecordError(
             f"{what} {key[:40]!r}... has {len(key)} characters; at most {MAX_KEY_LENGTH} are allowed"
         )
-    if not _KEY_PATTERN.match(key):
-        bad = sorted({c for c in key if not _KEY_PATTERN.match(c)})
+    if not _KEY_PATTERN.fullmatch(key):  # not .match: `$` would accept a trailing newline
+        bad = sorted({c for c in key if not _KEY_PATTERN.fullmatch(c)})
         raise RecordError(
             f"{what} {key!r} contains {''.join(bad)!r}; keys may hold letters, digits, "
             "'_', '-', '.', '/' and space (':' is reserved for gates)"

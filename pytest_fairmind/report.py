@@ -79,6 +79,7 @@ def _gate_to_dict(gate: GateResult) -> dict[str, Any]:
     if "~" in gate.expr:  # regression rule: what it was compared with
         data["baseline"] = _number_or_null(gate.baseline)
         data["change"] = _number_or_null(gate.change)
+        data["direction"] = gate.direction
     return data
 
 
@@ -102,6 +103,7 @@ def model_from_dict(name: str, data: dict[str, Any]) -> ModelResult:
                 passed=bool(g["passed"]),
                 baseline=g.get("baseline"),
                 change=g.get("change"),
+                direction=g.get("direction"),
             )
         )
     return ModelResult(

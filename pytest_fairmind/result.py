@@ -27,6 +27,7 @@ class GateResult:
     passed: bool
     baseline: float | None = None  # regression rules: the baseline's value (None: no baseline)
     change: float | None = None  # regression rules: value - baseline
+    direction: str | None = None  # regression rules: "lower" or "higher" (is better)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from pytest_fairmind.result import ModelResult, SessionResult
+from pytest_fairmind.result import GateResult, ModelResult, SessionResult
 
 #: Metrics shown for a model without gates, in this order of preference.
 _HEADLINE = (
@@ -71,15 +71,10 @@ def verdict_lines(session: SessionResult, *, gate_action: str = "fail") -> list[
             shown = " ".join(f"{k}={fmt(v)}" for k, v in key_metrics(model)) or "-"
             rows.append([name, model.verdict.upper(), _tests_text(model), _gates_text(model), shown])
         lines.extend(_table(rows))
-    regression = [
-        [name, g.key, fmt(g.baseline) if g.baseline is not None else "no baseline", fmt(g.value),
-         f"{g.change:+.4g}" if g.change is not None and math.isfinite(g.change) else "-",
-         "ok" if g.passed else "WORSE"]
-        for name, model in session.models.items() for g in model.gates if "~" in g.expr
-    ]  # fmt: skip
+    regression = regression_rows(session)
     if regression:
         lines.append("")
-        lines.extend(_table([["model", "metric", "baseline", "current", "change", "result"], *regression]))
+        lines.extend(_table([list(REGRESSION_COLUMNS), *regression]))
     label = "gate FAILED" if gate_action == "fail" else "gate failed (warn only)"
     for name, model in session.models.items():
         for gate in model.gates:
@@ -88,9 +83,49 @@ def verdict_lines(session: SessionResult, *, gate_action: str = "fail") -> list[
                     f"{label}: {name}: {gate.key} = {fmt(gate.value)}, bound {gate.bound} [{gate.expr}]"
                 )
     for expr in session.gates_not_evaluated:
-        lines.append(f"gate not evaluated (matched no metric): {expr}")
+        lines.append(f"gate not evaluated ({_not_evaluated_reason(expr)}): {expr}")
     lines.extend(session.notices)
     return lines
+
+
+def _not_evaluated_reason(expr: str) -> str:
+    return "no metric of known direction matched" if "~" in expr else "matched no metric"
+
+
+#: The regression table (rules ``METRIC ~ TOLERANCE``): one row per model and compared metric.
+REGRESSION_COLUMNS = ("model", "metric", "baseline", "current", "change", "limit", "result")
+
+
+def _change_text(gate: GateResult) -> str:
+    if gate.change is None or not math.isfinite(gate.change):
+        return "-"
+    text = f"{gate.change:+.4g}"
+    if gate.baseline:  # relative change too, when defined
+        text += f" ({gate.change / abs(gate.baseline):+.1%})"
+    return text
+
+
+def _result_text(gate: GateResult) -> str:
+    if gate.baseline is None:
+        return "no baseline" if gate.passed else "FAIL: no baseline"
+    if gate.passed:
+        return "ok"
+    return "FAIL: nan" if gate.value is None or math.isnan(gate.value) else "WORSE"
+
+
+def regression_rows(session: SessionResult) -> list[list[str]]:
+    """Rows of the regression table: baseline, current value, change, the limit and the result."""
+    rows: list[list[str]] = []
+    for name, model in session.models.items():
+        for gate in model.gates:
+            if "~" not in gate.expr:
+                continue
+            limit = gate.bound.partition(" (")[0] if gate.baseline is not None else "-"
+            baseline = fmt(gate.baseline) if gate.baseline is not None else "no baseline"
+            rows.append(
+                [name, gate.key, baseline, fmt(gate.value), _change_text(gate), limit, _result_text(gate)]
+            )
+    return rows
 
 
 def provider_lines(session: SessionResult, *, history_entry: str | None = None) -> list[str]:
@@ -126,7 +161,15 @@ def markdown(session: SessionResult) -> str:
     if failed:
         out.append("")
         out.extend(f"- gate failed: **{n}** `{g.key}` = {fmt(g.value)}, bound {g.bound}" for n, g in failed)
+    regression = regression_rows(session)
+    if regression:
+        out.append("")
+        out.append("| " + " | ".join(REGRESSION_COLUMNS) + " |")
+        out.append("|" + " --- |" * len(REGRESSION_COLUMNS))
+        out.extend("| " + " | ".join(row).replace("`", "") + " |" for row in regression)
     if session.gates_not_evaluated:
         out.append("")
-        out.extend(f"- gate not evaluated (matched no metric): `{e}`" for e in session.gates_not_evaluated)
+        out.extend(
+            f"- gate not evaluated ({_not_evaluated_reason(e)}): `{e}`" for e in session.gates_not_evaluated
+        )
     return "\n".join(out) + "\n\n"

@@ -475,8 +475,8 @@ def run_python(code: str, *args: str, cwd: Path, timeout: float = 120) -> subpro
 
 _LOG_SCRIPT = """
 import json, math, sys
-from pytest_fairmind.isolation import IsolatedProvider
 from pytest_fairmind.providers.base import ProviderSettings
+from pytest_fairmind.isolation import IsolatedProvider
 from pytest_fairmind.providers.mlflow import MlflowProvider
 from pytest_fairmind.result import ModelResult, SessionResult
 mode, uri = sys.argv[1], sys.argv[2]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import pickle
 import subprocess
 import sys
@@ -36,7 +35,8 @@ from pytest_fairmind.providers.wandb import (
     run_tags,
     validate_project,
 )
-from pytest_fairmind.result import ModelResult, ProviderOutcome, SessionResult, TestOutcome
+from pytest_fairmind.result import ModelResult, ProviderOutcome, SessionResult
+from pytest_fairmind.result import TestOutcome as Outcome
 
 IMPL = "pytest_fairmind.providers.wandb:WandbProvider"
 FAKE_KEY = "f" * 40
@@ -81,7 +81,7 @@ def make_session(
             params={"threshold": "0.5", "calibrated": True, "notes": None},
             tags={"team": "risk", "dataset": "adult-" + "x" * 80},
             groups={"sex": _rows(0.01 * i)},
-            tests=[TestOutcome("tests/test_bias.py::test_model", "passed")],
+            tests=[Outcome("tests/test_bias.py::test_model", "passed")],
             verdict="pass" if i % 2 == 0 else "fail",
         )
     return SessionResult(
@@ -398,6 +398,7 @@ def test_online_without_a_reachable_server_gives_up_at_the_timeout(
     elapsed = time.monotonic() - started
     assert not outcome.ok
     assert outcome.error and FAKE_KEY not in outcome.error
+    assert "time budget (3 s, --fairmind-timeout) waiting for http://127.0.0.1:" in outcome.error
     assert elapsed < timeout + 1.0, f"took {elapsed:.1f} s"
     assert wait_no_core(str(wandb_env.root), grace=0.5) == []
 

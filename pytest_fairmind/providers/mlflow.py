@@ -54,6 +54,8 @@ TAG_VERDICT = "fairmind.verdict"
 
 ARTIFACT_DIR = "fairmind"
 
+FILE_STORE_REFUSED = "MLflow 3 refuses file stores unless MLFLOW_ALLOW_FILE_STORE=true; use a sqlite:/// URI"
+
 # Names MLflow accepts for metrics, params and tags (colons only off Windows).
 _VALID_KEY = re.compile(r"^[/\w.\- ]*$" if os.name == "nt" else r"^[/\w.\- :]*$")
 _UNSAFE_FILE_CHARS = re.compile(r"[^\w.\- ]")
@@ -354,6 +356,8 @@ def short_error(exc: BaseException, target: str) -> str:
     """One readable line for the summary, secrets redacted."""
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
+    if "MLFLOW_ALLOW_FILE_STORE" in text:
+        return f"{target}: {FILE_STORE_REFUSED}"
     if "connection refused" in lowered:
         return f"cannot reach {target}: connection refused"
     if (
@@ -501,10 +505,7 @@ class MlflowProvider:
     def _check_local(self, path: str) -> str | None:
         if not self._uri.startswith("sqlite:"):
             if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("true", "1"):
-                return (
-                    f"{self.target()}: MLflow 3 refuses file stores unless MLFLOW_ALLOW_FILE_STORE=true; "
-                    "use a sqlite:/// URI"
-                )
+                return f"{self.target()}: {FILE_STORE_REFUSED}"
             folder = path
         else:
             folder = os.path.dirname(path) or "."

@@ -275,12 +275,19 @@ class WandbProvider:
 
     def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
         target = redact_text(self.target())
+        # wandb's error reporting flushes to the server at interpreter exit, for up to 30 s when
+        # the server stalls; W&B usage analytics are not ours to send anyway.
+        saved = os.environ.get("WANDB_ERROR_REPORTING")
+        os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # wandb's warnings must not meet the user's -W error
                 outcome = self._log(session, timeout)
         except Exception as exc:  # never raise into pytest
             outcome = ProviderOutcome(ok=False, error=redact_text(f"{type(exc).__name__}: {exc}"))
+        finally:
+            if saved is None:
+                os.environ.pop("WANDB_ERROR_REPORTING", None)
         outcome.target = outcome.target or target
         return outcome
 
@@ -320,7 +327,7 @@ class WandbProvider:
                     try:
                         runs[name] = self._log_model(wandb, session, model, mode, root, scratch, budget)
                     except Exception as exc:
-                        errors.append(f"model {name!r}: {_describe(exc, budget, timeout)}")
+                        errors.append(f"model {name!r}: {_describe(exc, budget, timeout, mode)}")
                         if isinstance(exc, _InitFailed):
                             # Same server, same credentials: the next models would fail alike.
                             left = len(session.models) - index - 1
@@ -329,7 +336,8 @@ class WandbProvider:
                             break
         finally:
             watchdog.cancel()
-            with contextlib.suppress(Exception):
+            # teardown calls sys.exit with wandb-core's exit code when the watchdog killed it.
+            with contextlib.suppress(Exception, SystemExit):
                 wandb.teardown()
             _kill_core()  # teardown stops it; this only matters if teardown failed
         note = None
@@ -447,10 +455,13 @@ class _InitFailed(Exception):
         super().__init__(f"wandb.init failed: {type(cause).__name__}: {cause}")
 
 
-def _describe(exc: BaseException, budget: _Budget, timeout: float) -> str:
-    text = str(exc) or type(exc).__name__
+def _describe(exc: BaseException, budget: _Budget, timeout: float, mode: str) -> str:
     if budget.remaining() <= 0:
-        text = f"time budget ({timeout:g} s, --fairmind-timeout) exhausted: {text}"
+        where = f" waiting for {redact_uri(base_url())}" if mode == "online" else ""
+        what = "wandb.init" if isinstance(exc, _InitFailed) else "wandb"
+        text = f"{what} gave up at the time budget ({timeout:g} s, --fairmind-timeout){where}"
+    else:
+        text = str(exc) or type(exc).__name__
     return " ".join(text.split())[:500]
 
 

@@ -1,0 +1,202 @@
+"""Benchmark of the fairness metrics engine (``pytest_fairmind.metrics.assess``).
+
+Everything is measured side by side in one run and reported as ratios:
+
+1. fairlearn vs assess on 100k rows of pandas string labels (5 groups, 3 groups, crossed), with the
+   same numbers checked;
+2. assess vs one bare ``np.bincount`` pass over the same columns on 10M rows with integer-coded
+   groups, plus the figures for string/object group labels;
+3. bootstrap intervals: 1000 resamples on 1M rows vs one point estimate (unweighted), and the
+   per-resample cost of the weighted (row-resampling) path;
+4. peak extra memory of assess (tracemalloc) relative to the input.
+
+Run: ``python benchmarks/bench_metrics.py`` (``--quick`` for smaller sizes and fewer repeats).
+Timings are the best of several runs; fairlearn runs once per case (it takes seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pytest_fairmind.metrics import assess
+
+
+def best_of(fn: Callable[[], Any], repeat: int) -> float:
+    """Best wall time of ``repeat`` calls, in seconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def row(name: str, ours: float, theirs: float, what: str) -> None:
+    print(f"  {name:<44} {ours * 1e3:>10.2f} ms {theirs * 1e3:>12.2f} ms {theirs / ours:>10.1f}x  ({what})")
+
+
+def header(title: str, ours: str, theirs: str) -> None:
+    print(f"\n{title}")
+    print(f"  {'case':<44} {ours:>13} {theirs:>15} {'ratio':>11}")
+
+
+def bench_fairlearn(n: int, repeat: int) -> None:
+    import pandas as pd
+    from fairlearn.metrics import (
+        MetricFrame,
+        demographic_parity_difference,
+        equalized_odds_difference,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+
+    rng = np.random.default_rng(0)
+    race = pd.Series(np.array(["asian", "black", "hispanic", "other", "white"])[rng.integers(0, 5, n)])
+    race.name = "race"
+    sex = pd.Series(np.array(["female", "male", "nonbinary"])[rng.integers(0, 3, n)], name="sex")
+    y_true = rng.integers(0, 2, n)
+    y_pred = np.where(rng.random(n) < 0.8, y_true, 1 - y_true)
+    cases = {"5 groups": race, "3 groups": sex, "crossed 5x3": pd.concat([race, sex], axis=1)}
+
+    header(f"fairlearn vs assess, {n:,} rows, pandas string labels", "assess", "fairlearn")
+    for name, sf in cases.items():
+        out: dict[str, Any] = {}
+
+        def fair(sf: Any = sf, out: dict[str, Any] = out) -> None:
+            out["mf"] = MetricFrame(
+                metrics={
+                    "selection_rate": selection_rate,
+                    "true_positive_rate": true_positive_rate,
+                    "false_positive_rate": false_positive_rate,
+                },
+                y_true=y_true,
+                y_pred=y_pred,
+                sensitive_features=sf,
+            )
+            out["dp"] = demographic_parity_difference(y_true, y_pred, sensitive_features=sf)
+            out["eo"] = equalized_odds_difference(y_true, y_pred, sensitive_features=sf)
+
+        theirs = best_of(fair, 1)
+        ours = best_of(lambda sf=sf: assess(y_true, y_pred, sensitive_features=sf), repeat)
+        result = assess(y_true, y_pred, sensitive_features=sf)
+        by_group = out["mf"].by_group
+        same = (
+            abs(result.demographic_parity_difference - out["dp"]) < 1e-9
+            and abs(result.equalized_odds_difference - out["eo"]) < 1e-9
+            and len(result.by_group) == len(by_group)
+            and all(
+                abs(r[m] - float(v)) < 1e-9
+                for r, (_, ref) in zip(result.by_group, by_group.iterrows(), strict=True)
+                for m, v in ref.items()
+            )
+        )
+        row(name, ours, theirs, "same numbers" if same else "NUMBERS DIFFER")
+
+
+def bench_bincount(n: int, repeat: int) -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    groups = rng.integers(0, 5, n)
+    y_true = rng.integers(0, 2, n)
+    y_pred = rng.integers(0, 2, n)
+
+    def bare() -> None:
+        np.bincount(groups * 4 + y_true * 2 + y_pred, minlength=20)
+
+    floor = best_of(bare, repeat)
+    header(f"assess vs one bare np.bincount(g*4 + y_true*2 + y_pred), {n:,} rows", "assess", "assess/bare")
+
+    def show(name: str, fn: Callable[[], Any], reps: int = repeat) -> None:
+        ours = best_of(fn, reps)
+        print(
+            f"  {name:<44} {ours * 1e3:>10.2f} ms {ours / floor:>14.2f}x  (bare bincount {floor * 1e3:.2f} ms)"
+        )
+
+    show("int64 group codes (5 groups)", lambda: assess(y_true, y_pred, sensitive_features=groups))
+    small = groups.astype(np.int8)
+    show("int8 group codes, bool labels", lambda: assess(y_true == 1, y_pred == 1, sensitive_features=small))
+    second = rng.integers(0, 3, n)
+    show(
+        "int64 codes crossed 5x3 (dict of arrays)",
+        lambda: assess(y_true, y_pred, sensitive_features={"a": groups, "b": second}),
+    )
+    labels = np.array(["asian", "black", "hispanic", "other", "white"])
+    as_str = pd.Series(labels[groups], name="race")
+    show("pandas str Series (pd.factorize)", lambda: assess(y_true, y_pred, sensitive_features=as_str))
+    as_cat = as_str.astype("category")
+    show("pandas Categorical Series (codes)", lambda: assess(y_true, y_pred, sensitive_features=as_cat))
+    as_unicode = labels[groups]
+    show("numpy str array (equality scan)", lambda: assess(y_true, y_pred, sensitive_features=as_unicode), 2)
+    as_object = as_unicode.astype(object)
+    show("numpy object array (hash-based)", lambda: assess(y_true, y_pred, sensitive_features=as_object), 2)
+    reps = 1 if n > 2_000_000 else 2
+    t_unique = best_of(lambda: np.unique(as_unicode, return_inverse=True), reps)
+    print(f"  {'(for scale: np.unique on the numpy str array)':<44} {t_unique * 1e3:>10.2f} ms")
+
+
+def bench_bootstrap(n: int, n_boot: int, repeat: int) -> None:
+    rng = np.random.default_rng(2)
+    groups = rng.integers(0, 5, n)
+    y_true = rng.integers(0, 2, n)
+    y_pred = rng.integers(0, 2, n)
+    header(f"bootstrap intervals, {n:,} rows", "with CI", "point est.")
+    point = best_of(lambda: assess(y_true, y_pred, sensitive_features=groups), repeat)
+    boot = best_of(lambda: assess(y_true, y_pred, sensitive_features=groups, n_boot=n_boot), repeat)
+    print(
+        f"  {f'{n_boot} resamples, unweighted (multinomial)':<44} {boot * 1e3:>10.2f} ms "
+        f"{point * 1e3:>12.2f} ms {boot / point:>10.2f}x  (cost relative to one point estimate)"
+    )
+    weights = rng.random(n)
+    k = 10
+    wpoint = best_of(lambda: assess(y_true, y_pred, sensitive_features=groups, sample_weight=weights), 2)
+    wboot = best_of(
+        lambda: assess(y_true, y_pred, sensitive_features=groups, sample_weight=weights, n_boot=k), 1
+    )
+    per = (wboot - wpoint) / k
+    print(
+        f"  {'weighted (row resampling), per resample':<44} {per * 1e3:>10.2f} ms {wpoint * 1e3:>12.2f} ms "
+        f"{per / wpoint:>10.2f}x  ({n_boot} resamples ~ {per * n_boot:.1f} s)"
+    )
+
+
+def bench_memory(n: int) -> None:
+    rng = np.random.default_rng(3)
+    groups = rng.integers(0, 5, n)
+    y_true = rng.integers(0, 2, n)
+    y_pred = rng.integers(0, 2, n)
+    import pandas as pd
+
+    as_str = pd.Series(np.array(["a", "b", "c", "d", "e"])[groups], name="g")
+    print(f"\npeak extra memory of assess (tracemalloc), {n:,} rows")
+    for name, sf in (("int64 group codes", groups), ("pandas str Series", as_str)):
+        gc.collect()
+        tracemalloc.start()
+        assess(y_true, y_pred, sensitive_features=sf)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"  {name:<44} {peak / 1e6:>10.1f} MB  ({peak / n:.2f} bytes/row; inputs {3 * 8} bytes/row)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    args = parser.parse_args()
+    repeat = 3 if args.quick else 7
+    bench_fairlearn(20_000 if args.quick else 100_000, repeat)
+    bench_bincount(1_000_000 if args.quick else 10_000_000, repeat)
+    bench_bootstrap(200_000 if args.quick else 1_000_000, 1000, repeat)
+    bench_memory(1_000_000 if args.quick else 10_000_000)
+
+
+if __name__ == "__main__":
+    main()

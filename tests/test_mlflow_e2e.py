@@ -1,0 +1,200 @@
+"""End to end: `pytest --fairmind-provider=mlflow` sessions (in subprocesses) read back with MlflowClient.
+
+The inner sessions run with plain ``subprocess`` in ``tmp_path`` rather than through the
+``pytester`` fixture: pytester restores ``sys.modules`` after each test, which tears mlflow's lazily
+imported modules apart for the read-back of the next test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fairmind_core_support import clean_env  # noqa: F401  (autouse: inner runs see no outer config)
+from fixtures_mlflow import MlflowServer, artifact_paths, free_port, runs_of
+
+FLOAT_MAX = sys.float_info.max
+TIMEOUT = "--fairmind-timeout=180"  # a loaded 2-core CI machine can take a while to create a store
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # reading back with mlflow here
+
+TESTS = textwrap.dedent(
+    """
+    import math
+    import pytest
+
+    @pytest.mark.parametrize("i", range(4))
+    def test_scores(fairmind, i):
+        fairmind.record({"part": {f"s{i}": i / 3}, "nan_metric": math.nan, "inf_metric": math.inf},
+                        model=f"model_{i % 2}", params={"kind": "logreg", "notes": None})
+
+    def test_groups(fairmind):
+        y_true = [0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0]
+        y_pred = [0, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 0]
+        sex = ["F", "F", "F", "F", "F", "F", "M", "M", "M", "M", "M", "M"]
+        fairmind.assess(y_true, y_pred, sensitive_features={"sex": sex}, model="model_0")
+        fairmind.record({"accuracy_check": 1.0}, model="model_2", tags={"owner": "team-a"})
+    """
+)
+
+
+class Result:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.ret = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def fnmatch_lines(self, patterns: list[str]) -> None:
+        pytest.LineMatcher(self.out.splitlines()).fnmatch_lines(patterns)
+
+
+def run_pytest(folder: Path, *args: str, timeout: float = 600) -> Result:
+    """An inner pytest session in ``folder`` (a fresh interpreter, as a user would run it)."""
+    (folder / "test_bias.py").write_text(TESTS, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, TIMEOUT],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(proc)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def assert_metrics_equal_report(run: Any, model_doc: dict[str, Any]) -> None:
+    nonfinite = model_doc["nonfinite"]
+    assert set(run.data.metrics) == set(model_doc["metrics"])
+    for key, value in model_doc["metrics"].items():
+        got = run.data.metrics[key]
+        if value is not None:
+            assert got == value, key
+        elif nonfinite[key] == "nan":
+            assert math.isnan(got), key
+        else:  # MLflow's SQL stores keep +-inf as +-max float
+            assert got == (FLOAT_MAX if nonfinite[key] == "inf" else -FLOAT_MAX), key
+
+
+def check_session(uri: str, report: dict[str, Any], project: str = "fairmind") -> dict[str, Any]:
+    """Exactly one FINISHED run per model of the report's session, equal to the report."""
+    session_id = report["session"]["id"]
+    outcome = report["providers"]["mlflow"]
+    assert outcome["ok"], outcome["error"]
+    runs = runs_of(uri, project, session_id=session_id)
+    by_model: dict[str, list[Any]] = {}
+    for run in runs:
+        by_model.setdefault(run.data.tags["fairmind.model"], []).append(run)
+    assert sorted(by_model) == sorted(report["models"])
+    assert all(len(rs) == 1 for rs in by_model.values()), {m: len(rs) for m, rs in by_model.items()}
+    for name, (run,) in by_model.items():
+        model_doc = report["models"][name]
+        assert run.info.status == "FINISHED"
+        assert run.info.run_name == name
+        assert outcome["runs"][name]["id"] == run.info.run_id
+        assert run.data.tags["fairmind.verdict"] == model_doc["verdict"]
+        assert_metrics_equal_report(run, model_doc)
+        for key, value in model_doc["params"].items():
+            assert run.data.params[key] == str(value), key
+    return {m: rs[0] for m, rs in by_model.items()}
+
+
+def test_default_store_one_run_per_model(tmp_path: Path) -> None:
+    result = run_pytest(tmp_path, "--fairmind-provider=mlflow", "--fairmind-json=r.json")
+    assert result.ret == 0, result.out + result.err
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    report = load_report(tmp_path / "r.json")
+    runs = check_session(uri, report)
+    assert report["providers"]["mlflow"]["runs"]["model_0"]["path"] == str(db)
+    assert report["providers"]["mlflow"]["runs"]["model_0"]["url"] is None
+    result.fnmatch_lines(["*mlflow: 3 run(s)*", f"*mlflow ui --backend-store-uri {uri}*"])
+    assert "View run" not in result.out
+
+    m0 = runs["model_0"]
+    assert m0.data.params["notes"] == "None"
+    assert m0.data.tags["fairmind.session"] == report["session"]["id"]
+    assert runs["model_2"].data.tags["owner"] == "team-a"
+    paths = artifact_paths(uri, m0.info.run_id)
+    assert {"fairmind/result.json", "fairmind/groups/sex.json", "fairmind/groups/sex.png"} <= paths
+    assert artifact_paths(uri, runs["model_1"].info.run_id) == {"fairmind/result.json"}
+
+
+def test_xdist_one_run_per_model(tmp_path: Path) -> None:
+    result = run_pytest(tmp_path, "-n", "2", "--fairmind-provider=mlflow", "--fairmind-json=r.json")
+    assert result.ret == 0, result.out + result.err
+    report = load_report(tmp_path / "r.json")
+    check_session(f"sqlite:///{tmp_path / 'mlflow.db'}", report)
+    # No other runs at all: workers never log.
+    assert len(runs_of(f"sqlite:///{tmp_path / 'mlflow.db'}", "fairmind", deleted=True)) == 3
+
+
+def test_W_error_exits_0_without_noise(tmp_path: Path) -> None:
+    result = run_pytest(tmp_path, "-W", "error", "--fairmind-provider=mlflow", "--fairmind-json=r.json")
+    assert result.ret == 0, result.out + result.err
+    out = result.out + result.err
+    for noise in ("Warning", "warnings summary", "View run", "INFO mlflow", "alembic"):
+        assert noise not in out, noise
+    check_session(f"sqlite:///{tmp_path / 'mlflow.db'}", load_report(tmp_path / "r.json"))
+
+
+def test_second_session_adds_runs(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    session_ids = []
+    for name in ("one.json", "two.json"):
+        result = run_pytest(tmp_path, "--fairmind-provider=mlflow", f"--fairmind-json={name}")
+        assert result.ret == 0, result.out + result.err
+        report = load_report(tmp_path / name)
+        check_session(uri, report)
+        session_ids.append(report["session"]["id"])
+    assert session_ids[0] != session_ids[1]
+    runs = runs_of(uri, "fairmind")
+    assert len(runs) == 6
+    assert sorted(r.data.tags["fairmind.session"] for r in runs) == sorted(session_ids * 3)
+
+
+def test_real_server_via_env_and_project(
+    tmp_path: Path, mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+    project = f"e2e-{time.time_ns()}"
+    result = run_pytest(
+        tmp_path, "--fairmind-provider=mlflow", f"--fairmind-project={project}", "--fairmind-json=r.json"
+    )
+    assert result.ret == 0, result.out + result.err
+    report = load_report(tmp_path / "r.json")
+    runs = check_session(mlflow_server.uri, report, project=project)
+    ref = report["providers"]["mlflow"]["runs"]["model_0"]
+    experiment_id = runs["model_0"].info.experiment_id
+    assert ref["url"] == f"{mlflow_server.uri}/#/experiments/{experiment_id}/runs/{ref['id']}"
+    result.fnmatch_lines([f"*{ref['url']}*"])
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_unreachable_server_is_a_provider_failure(tmp_path: Path) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    result = run_pytest(
+        tmp_path, "--fairmind-provider=mlflow", f"--fairmind-mlflow-uri={uri}", "--fairmind-json=r.json"
+    )
+    assert time.monotonic() - start < 90  # the retry defaults of mlflow would take minutes
+    assert result.ret == 0, result.out + result.err  # not strict: a summary line, no exit code change
+    outcome = load_report(tmp_path / "r.json")["providers"]["mlflow"]
+    assert not outcome["ok"] and "connection refused" in outcome["error"]
+    result.fnmatch_lines(["*mlflow*connection refused*"])
+
+    strict = run_pytest(
+        tmp_path, "--fairmind-provider=mlflow", f"--fairmind-mlflow-uri={uri}", "--fairmind-strict"
+    )
+    assert strict.ret == 1, strict.out + strict.err
