@@ -103,7 +103,7 @@ def report(
             f"  {name:<44} {med[name] * unit:>8.1f}{unit_name} {best[name] * unit:>8.1f}{unit_name}  {len(t)}"
         )
     ratio = med[other] / med[base]
-    print(f"  ratio {other} / {base}: median {ratio:.3f}x, best {best[other] / best[base]:.3f}x")
+    print(f"  {other} / {base}: median {ratio:.3f}, best {best[other] / best[base]:.3f}")
     return ratio
 
 

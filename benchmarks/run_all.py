@@ -24,8 +24,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # A ratio as the benchmarks print it: "12.3x", "0.949x" (not part of a word such as "0x1f").
-RATIO = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)x(?![\w])")
-MAX_LABEL = 78
+RATIO = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)x(?!\w)")
+# ... or as "fairmind / bare = 1.20".
+RATIO_EQ = re.compile(r"/[^=/]*=\s*(\d+(?:\.\d+)?)(?![\w.])(?!\s*m?s\b)")
+# A bound the benchmark compares with: "<= 1.05x", "target >= 10", "goal <= 1.3x", "> 1.3x".
+GOAL = re.compile(r"(?:(?:target|goal)\s*)?([<>]=?)\s*(\d+(?:\.\d+)?)x?(?![\w.])")
+MAX_LINE = 90
 
 
 @dataclass
@@ -35,16 +39,18 @@ class Outcome:
     seconds: float
     lines: list[str] = field(default_factory=list)
 
-    def ratio_lines(self) -> list[tuple[str, str]]:
-        """``(label, ratios)`` for every output line that reports a ratio."""
-        found: list[tuple[str, str]] = []
+    def ratio_lines(self) -> list[tuple[str, str, str]]:
+        """``(ratios, goals, line)`` for every output line that reports a measured ratio."""
+        found: list[tuple[str, str, str]] = []
         for line in self.lines:
-            ratios = RATIO.findall(line)
+            goals = [f"{op} {number}" for op, number in GOAL.findall(line)]
+            rest = GOAL.sub(" ", line)
+            ratios = [f"{r}x" for r in RATIO.findall(rest)] or [f"{r}x" for r in RATIO_EQ.findall(rest)]
             if not ratios:
                 continue
-            label = " ".join(RATIO.sub("", line).split())
-            label = label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 3] + "..."
-            found.append((label, ", ".join(f"{r}x" for r in ratios)))
+            text = " ".join(line.split())
+            text = text if len(text) <= MAX_LINE else text[: MAX_LINE - 3] + "..."
+            found.append((", ".join(ratios), ", ".join(goals) or "-", text))
         return found
 
 
@@ -85,17 +91,17 @@ def run(script: Path, *, quick: bool, timeout: float) -> Outcome:
 
 
 def table(outcomes: list[Outcome]) -> list[str]:
-    rows = [("benchmark", "what", "ratio")]
+    rows = [("benchmark", "ratio", "goal", "line it comes from")]
     for outcome in outcomes:
         found = outcome.ratio_lines()
         if outcome.returncode != 0:
             rows.append(
-                (outcome.name, f"CRASHED (exit code {outcome.returncode}); see its output above", "-")
+                (outcome.name, "-", "-", f"CRASHED (exit code {outcome.returncode}); see its output above")
             )
         elif not found:
-            rows.append((outcome.name, "(printed no ratio)", "-"))
-        rows.extend((outcome.name, label, ratios) for label, ratios in found)
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+            rows.append((outcome.name, "-", "-", "(printed no ratio)"))
+        rows.extend((outcome.name, *row) for row in found)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines

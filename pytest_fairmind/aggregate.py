@@ -36,7 +36,7 @@ def outcome_word(when: str, outcome: str, wasxfail: bool, previous: str | None) 
     """pytest's outcome word for a test after one more of its reports (``None``: no change)."""
     if outcome == "rerun":
         return None  # another attempt follows; its reports decide
-    if when == "call":
+    if when not in ("setup", "teardown"):  # "call", or "???" for xdist's report of a crashed test
         if wasxfail:
             return "xfailed" if outcome == "skipped" else "xpassed"
         return outcome

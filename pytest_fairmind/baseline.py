@@ -8,9 +8,10 @@ of ``|baseline|``). A :class:`Baseline` maps model -> metric key -> value, read 
   of the same project that recorded it with a finite value and did not fail a regression rule
   on it, so rerunning a regressed build does not make the regression the new baseline, and a run
   of a few tests (``-k``) does not hide the other metrics' baselines;
-- ``mlflow``: the newest finished run of each model (tag ``fairmind.model``) in the experiment
-  named after the project, asked from a child process under a timeout (the pytest process never
-  imports mlflow, and MLflow's warnings never meet the user's filters).
+- ``mlflow``: the finished runs of each model (tag ``fairmind.model``) in the experiment named
+  after the project, newest first, by the same rule as ``last`` (so in practice the newest
+  finished run), asked from a child process under a timeout (the pytest process never imports
+  mlflow, and MLflow's warnings never meet the user's filters).
 
 "Worse" needs a direction. It is known for built-in metrics (``*_difference``: lower is better;
 ``*_ratio`` and ``accuracy``: higher is better; their ``.ci_low`` / ``.ci_high`` bounds alike) and
@@ -411,16 +412,36 @@ def _from_history(
     return values, used
 
 
+#: Run in a child process: each model's metrics, each from the newest finished run that has it
+#: and did not fail a regression rule on it (the same rule as ``last``). Only runs whose verdict
+#: is ``fail`` can have failed one; their ``fairmind/result.json`` artifact says which keys.
 _MLFLOW_QUERY = """
-import json, sys, warnings
+import json, math, os, sys, tempfile, warnings
 warnings.simplefilter("ignore")
 from mlflow.tracking import MlflowClient
 uri, project, exclude = sys.argv[1], sys.argv[2], sys.argv[3]
 client = MlflowClient(tracking_uri=uri)
 exp = client.get_experiment_by_name(project)
-out = {}
-token = None
-while exp is not None:
+out, downloads, token, seen = {}, 0, None, 0
+
+
+def regressed(run_id):
+    global downloads
+    downloads += 1
+    if downloads > 50:
+        return set()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(run_id, "fairmind/result.json", tmp)
+            with open(path, encoding="utf-8") as fh:
+                gates = json.load(fh)["result"]["gates"]
+    except Exception:
+        return set()
+    return {g["key"] for g in gates
+            if "~" in g["expr"] and not g["passed"] and g.get("baseline") is not None}
+
+
+while exp is not None and seen < 5000:
     page = client.search_runs(
         [exp.experiment_id],
         filter_string="attributes.status = 'FINISHED'",
@@ -429,11 +450,21 @@ while exp is not None:
         page_token=token,
     )
     for run in page:
-        model = run.data.tags.get("fairmind.model")
-        if model and model not in out and run.data.tags.get("fairmind.session") != exclude:
-            out[model] = run.data.metrics
+        seen += 1
+        tags = run.data.tags
+        model = tags.get("fairmind.model")
+        if not model or tags.get("fairmind.session") == exclude:
+            continue
+        skip = regressed(run.info.run_id) if tags.get("fairmind.verdict") == "fail" else set()
+        known = out.setdefault(model, {})
+        for key, value in run.data.metrics.items():
+            have = known.get(key)
+            if have is not None and (math.isfinite(have) or not math.isfinite(value)):
+                continue
+            if key not in skip:
+                known[key] = value
     token = page.token
-    if not token or len(out) >= 1000:
+    if not token:
         break
 print("FAIRMIND-BASELINE " + json.dumps(out))
 """
@@ -450,7 +481,7 @@ def _mlflow_uri(uri: str | None, workdir: str | None) -> str:
 def _from_mlflow(
     project: str, uri: str, workdir: str, timeout: float, exclude_session: str | None
 ) -> dict[str, dict[str, float]]:
-    """The newest finished run of each model in the experiment, asked from a child process."""
+    """Each model's baseline from its finished runs in the experiment, asked from a child process."""
     from pytest_fairmind.isolation import CHILD_ENV
     from pytest_fairmind.redact import redact_text
 

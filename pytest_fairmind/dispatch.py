@@ -8,6 +8,7 @@ deadline, so nothing of theirs outlives the session.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -22,6 +23,7 @@ from pytest_fairmind.result import ProviderOutcome, SessionResult
 PROVIDER_PROJECT_ENV = {"mlflow": "MLFLOW_EXPERIMENT_NAME", "wandb": "WANDB_PROJECT"}
 
 PENDING_ERROR = "not logged: the session ended before this provider finished"
+INTERRUPTED_ERROR = "interrupted (Ctrl-C) while logging; abandoned"
 
 
 def provider_project(name: str, explicit: str | None, env: Mapping[str, str] | None = None) -> str:
@@ -79,13 +81,26 @@ def log_session(
     ]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()) + 0.5)  # isolation kills at the deadline
+    unfinished = f"timed out after {timeout:g} s (--fairmind-timeout); abandoned"
+    try:
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()) + 0.5)  # isolation kills at the deadline
+    except KeyboardInterrupt:
+        # Ctrl-C (or a CI cancel) while logging: abandon the providers still running, so the
+        # session ends now with its history entry saying what to replay.
+        unfinished = INTERRUPTED_ERROR
+        for provider in providers:
+            if provider.name not in outcomes:
+                _cancel(provider)
+    final = dict(outcomes)  # a thread finishing from now on changes nothing
     for provider in providers:
-        if provider.name not in outcomes:
-            outcomes[provider.name] = ProviderOutcome(
-                ok=False,
-                error=f"timed out after {timeout:g} s (--fairmind-timeout); abandoned",
-                target=_target(provider),
-            )
-    return {p.name: outcomes[p.name] for p in providers}
+        if provider.name not in final:
+            final[provider.name] = ProviderOutcome(ok=False, error=unfinished, target=_target(provider))
+    return {p.name: final[p.name] for p in providers}
+
+
+def _cancel(provider: Provider) -> None:
+    cancel = getattr(provider, "cancel", None)
+    if cancel is not None:
+        with contextlib.suppress(Exception):
+            cancel()

@@ -33,6 +33,13 @@ _FLIP = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]?inf$", re.IGNORECASE)
 
 
+def number_text(value: float) -> str:
+    """``value`` as written (shortest round-trip form, ``1`` not ``1.0``): a bound or a gated value
+    must not be rounded, or a failure would read ``ratio = 0.8, bound >= 0.8``."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
 class GateSyntaxError(ValueError):
     """A gate expression that does not follow the grammar."""
 
@@ -46,7 +53,7 @@ class Bound:
         return _OPS[self.op](value, self.number)
 
     def __str__(self) -> str:
-        return f"{self.op} {self.number:g}"
+        return f"{self.op} {number_text(self.number)}"
 
 
 @dataclass(frozen=True)

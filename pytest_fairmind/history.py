@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from pytest_fairmind import report
 from pytest_fairmind.result import SessionResult
 
 SESSIONS = "sessions"
+#: Temp files of an atomic write older than this were left by a killed process.
+STALE_TEMP_SECONDS = 3600.0
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -61,11 +64,19 @@ def entries(folder: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
 
 
-def prune(folder: Path, *, keep: int) -> None:
+def prune(folder: Path, *, keep: int, stale_after: float = STALE_TEMP_SECONDS) -> None:
+    """Keep the newest ``keep`` entries; remove temp files of writes killed midway (older than
+    ``stale_after`` seconds, so a concurrent session's write in progress is left alone)."""
     found = entries(folder)
     for old in found[: max(0, len(found) - keep)]:
         with contextlib.suppress(OSError):
             old.unlink()
+    directory = folder / SESSIONS
+    now = time.time()
+    for temp in directory.glob(".*.tmp") if directory.is_dir() else ():
+        with contextlib.suppress(OSError):
+            if now - temp.stat().st_mtime >= stale_after:
+                temp.unlink()
 
 
 def last(folder: Path, *, project: str | None = None, exclude_id: str | None = None) -> Path | None:

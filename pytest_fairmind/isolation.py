@@ -59,6 +59,12 @@ class IsolatedProvider:
         self._impl_path = impl
         self._settings = settings
         self._impl: Provider = _load(impl)(settings)
+        self._running: set[subprocess.Popen[bytes]] = set()
+
+    def cancel(self) -> None:
+        """Kill the provider processes of :meth:`log` calls still running (Ctrl-C at session end)."""
+        for proc in list(self._running):
+            _kill_group(proc, only_leftovers=True)
 
     def target(self) -> str:
         return self._impl.target()
@@ -96,6 +102,7 @@ class IsolatedProvider:
                     cwd=self._settings.workdir,
                     start_new_session=True,  # its own process group, so wandb-core dies with it
                 )
+                self._running.add(proc)
                 try:
                     proc.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
@@ -109,6 +116,7 @@ class IsolatedProvider:
                     _kill_group(proc)
                     raise
                 finally:
+                    self._running.discard(proc)
                     # Whatever the child left behind in its group (wandb-core) goes too.
                     _kill_group(proc, only_leftovers=True)
             if os.path.exists(outcome_path):
@@ -147,12 +155,14 @@ def outcome_from_dict(data: dict[str, Any]) -> ProviderOutcome:
     )
 
 
-def _watch_parent(timeout: float) -> None:
+def _watch_parent(timeout: float, workdir: str) -> None:
     """End this child's process group if pytest died (SIGTERM, kill) or the budget is long gone.
 
     The parent normally kills us at the deadline; this covers the parent dying first, so no
     provider process or wandb-core is left behind. The saved history is what gets replayed.
+    A dead parent cannot remove its temporary folder (``workdir``): the watchdog does.
     """
+    import shutil
     import threading
 
     parent = os.getppid()
@@ -161,6 +171,8 @@ def _watch_parent(timeout: float) -> None:
     def watch() -> None:
         while os.getppid() == parent and time.monotonic() < deadline:
             time.sleep(0.2)
+        if os.getppid() != parent:
+            shutil.rmtree(workdir, ignore_errors=True)
         os.killpg(0, signal.SIGKILL)
 
     threading.Thread(target=watch, name="fairmind-watchdog", daemon=True).start()
@@ -172,9 +184,13 @@ def _child_main(payload_path: str, outcome_path: str) -> int:
     warnings.simplefilter("ignore")
     from pytest_fairmind.report import session_from_dict
 
+    parent = os.getppid()
     with open(payload_path, encoding="utf-8") as fh:
         payload = json.load(fh)
-    _watch_parent(float(payload["timeout"]))
+    # The settings hold the tracking URI, credentials included: keep them on disk no longer.
+    with contextlib.suppress(OSError):
+        os.unlink(payload_path)
+    _watch_parent(float(payload["timeout"]), os.path.dirname(os.path.abspath(outcome_path)))
     settings = ProviderSettings(**payload["settings"])
     session = session_from_dict(payload["session"])
     try:
@@ -182,6 +198,11 @@ def _child_main(payload_path: str, outcome_path: str) -> int:
         outcome = provider.log(session, timeout=float(payload["timeout"]))
     except Exception as exc:  # the provider broke its contract; report, never crash
         outcome = ProviderOutcome(ok=False, error=redact_text(f"{type(exc).__name__}: {exc}"))
+    if os.getppid() != parent:  # pytest died meanwhile: nobody reads the outcome; leave nothing
+        import shutil
+
+        shutil.rmtree(os.path.dirname(os.path.abspath(outcome_path)), ignore_errors=True)
+        return 0
     tmp = outcome_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(outcome_to_dict(outcome), fh)

@@ -15,7 +15,7 @@ import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,7 +53,8 @@ GROUP_METRICS: tuple[str, ...] = (
     "accuracy",
 )
 
-GroupLabel = Union[int, float, str, bool]  # noqa: UP007 (a runtime alias; `|` needs 3.10 objects)
+#: A group label as reported in ``by_group``.
+GroupLabel = int | float | str | bool
 
 
 # Rows per block of the counting pass: the block's key buffer stays in cache.
@@ -64,6 +65,8 @@ _MAX_CELLS = 1 << 22
 _SMALL_LABEL_RANGE = 8
 # Fixed-width string features: distinct values found by equality passes before falling back to a dict.
 _EQ_SCAN_LIMIT = 32
+# Per-group warnings listed one by one before the rest are summarised in one line.
+_GROUP_WARNINGS = 20
 # Bootstrap: most multinomial cells drawn per batch (bounds memory for many groups).
 _BOOT_BATCH_CELLS = 1 << 22
 
@@ -129,7 +132,7 @@ class FairnessResult:
         names = list(self.sensitive_feature_names)
         labels = [tuple(row["group"][name] for name in names) for row in self.by_group]
         if len(names) == 1:
-            index = pd.Index([lab[0] for lab in labels], name=names[0], dtype=object)
+            index = pd.Index([lab[0] for lab in labels], name=names[0])
         else:
             index = pd.MultiIndex.from_tuples(labels, names=names)
         data = {col: [row[col] for row in self.by_group] for col in GROUP_METRICS}
@@ -316,9 +319,9 @@ def _feature_from_ints(name: str, values: NDArray[Any], n: int) -> _Feature:
         return _Feature(name, _Digit(values, 2, 0), np.array([False, True]), None)
     lo, hi = int(values.min()), int(values.max())
     radix = hi - lo + 1
-    if radix <= max(2 * n, 4096) and radix <= _MAX_CELLS // 4:
+    if radix <= max(2 * n, 4096) and radix <= _MAX_CELLS // 4 and hi < 1 << 63:
         # Codes are the values themselves: no factorisation pass; unused values leave empty cells.
-        return _Feature(name, _Digit(values, radix, lo), np.arange(lo, hi + 1), None)
+        return _Feature(name, _Digit(values, radix, lo), np.arange(lo, hi + 1, dtype=np.int64), None)
     return _feature_from_sortable(name, values)
 
 
@@ -512,8 +515,8 @@ def _default_rule_error(arg: str, labels: Iterable[object]) -> ValueError:
 def _check_labels(seen_t: list[object], seen_p: list[object], pos_label: object, default_rule: bool) -> None:
     if default_rule:
         for arg, seen in (("y_true", seen_t), ("y_pred", seen_p)):
-            bad = [v for v in seen if not _in_default_set(v)]
-            if bad:
+            plain = {_plain(v) for v in seen}
+            if any(not _in_default_set(v) for v in seen) or (0 in plain and -1 in plain):
                 raise _default_rule_error(arg, seen)
         union = {_plain(v) for v in [*seen_t, *seen_p]}
         if 0 in union and -1 in union:
@@ -527,6 +530,11 @@ def _check_labels(seen_t: list[object], seen_p: list[object], pos_label: object,
         for v in seen:
             if not bool(v == pos_label):
                 negatives.setdefault(_plain(v), arg)
+    if len(negatives) == 2 and len(negatives) == len({_plain(v) for v in [*seen_t, *seen_p]}):
+        raise ValueError(
+            f"unknown labels: pos_label={pos_label!r} is not one of the labels {_show(negatives)} "
+            "in y_true and y_pred"
+        )
     if len(negatives) > 1:
         arg = list(negatives.values())[-1]
         raise ValueError(
@@ -750,19 +758,45 @@ def _bootstrap_rows(
     n_boot: int,
     rng: np.random.Generator,
 ) -> dict[str, NDArray[np.float64]]:
-    # Weighted: resample rows (weights travel with them). O(n_boot x rows).
+    """Weighted: an exact row bootstrap (weights travel with their rows), O(n_boot x rows).
+
+    Drawn in two steps with the same joint distribution as drawing n rows with replacement: the
+    number of rows each confusion cell gets (multinomial over cells), then which rows of that cell
+    (uniform among them). Sorting rows by cell once keeps each cell's weights contiguous.
+    """
     n = len(cell_of_row)
     size = groups * 4
-    out: dict[str, NDArray[np.float64]] = {}
-    for b in range(n_boot):
-        take = rng.integers(0, n, size=n)
-        keys = cell_of_row[take]
-        wsum = np.bincount(keys, weights=weights[take], minlength=size).astype(np.float64, copy=False)
-        rows = np.bincount(keys, minlength=size).reshape(groups, 4).sum(axis=-1)
-        agg, _, _ = _aggregate(wsum.reshape(groups, 4), rows, min_group_size)
-        for name, value in agg.items():
-            out.setdefault(name, np.empty(n_boot, dtype=np.float64))[b] = value
-    return out
+    order = np.argsort(cell_of_row.astype(np.uint16) if size <= 1 << 16 else cell_of_row, kind="stable")
+    sorted_w = weights[order]
+    del order
+    sizes = np.bincount(cell_of_row, minlength=size)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    p = sizes / n
+    occupied = np.flatnonzero(sizes).tolist()
+    segments = {k: sorted_w[int(starts[k]) : int(starts[k] + sizes[k])] for k in occupied}
+    index_type = np.int32 if n < 1 << 31 else np.int64  # half the index bandwidth
+    batch = max(1, min(n_boot, _BOOT_BATCH_CELLS // size))
+    parts: dict[str, list[NDArray[np.float64]]] = {}
+    for first in range(0, n_boot, batch):
+        count = min(batch, n_boot - first)
+        draws = rng.multinomial(n, p, size=count)
+        wsum = np.zeros((count, size), dtype=np.float64)
+        for b in range(count):
+            if len(occupied) <= 1024:
+                for k in occupied:
+                    c = int(draws[b, k])
+                    if c:
+                        segment = segments[k]
+                        wsum[b, k] = segment[rng.integers(0, len(segment), c, dtype=index_type)].sum()
+            else:  # many cells: one vectorised pass instead of a Python loop per cell
+                seg = np.repeat(np.arange(size), draws[b])
+                pick = starts[seg] + (rng.random(n) * sizes[seg]).astype(np.intp)
+                wsum[b] = np.bincount(seg, weights=sorted_w[pick], minlength=size)
+        rows = draws.reshape(count, groups, 4).sum(axis=-1)
+        agg, _, _ = _aggregate(wsum.reshape(count, groups, 4), rows, min_group_size)
+        for name, values in agg.items():
+            parts.setdefault(name, []).append(values)
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -927,11 +961,17 @@ def assess(
     warns: list[str] = []
     eligible = np.ones(len(present), dtype=bool)
     if min_group_size is not None:
-        for i in np.flatnonzero(rows < min_group_size).tolist():
-            eligible[i] = False
+        small = np.flatnonzero(rows < min_group_size).tolist()
+        eligible[small] = False
+        for i in small[:_GROUP_WARNINGS]:
             warns.append(
                 f"group {_group_text(groups[i])} has {int(rows[i])} rows, fewer than "
                 f"min_group_size={min_group_size}: reported but left out of the aggregates"
+            )
+        if len(small) > _GROUP_WARNINGS:
+            warns.append(
+                f"... and {len(small) - _GROUP_WARNINGS} more groups smaller than min_group_size="
+                f"{min_group_size}, also left out of the aggregates"
             )
     raw = {
         "selection_rate": row_cells.sum(axis=1),
@@ -941,12 +981,18 @@ def assess(
     zero_rates: list[str] = []
     for rate_name, affected in _METRIC_GROUPS.items():
         metric_text = " and ".join(sorted(set(m.rsplit("_", 1)[0] + "_*" for m in affected)))
-        for i in np.flatnonzero(np.isnan(rates[rate_name]) & eligible).tolist():
+        undefined = np.flatnonzero(np.isnan(rates[rate_name]) & eligible).tolist()
+        for i in undefined[:_GROUP_WARNINGS]:
             why = _UNDEFINED_WHY[rate_name][0 if raw[rate_name][i] == 0 else 1]
             extra = " (and accuracy)" if rate_name == "selection_rate" else ""
             warns.append(
                 f"group {_group_text(groups[i])}: {rate_name}{extra} is undefined (0/0, {why}); "
                 f"left out of {metric_text}"
+            )
+        if len(undefined) > _GROUP_WARNINGS:
+            warns.append(
+                f"... and {len(undefined) - _GROUP_WARNINGS} more groups with an undefined {rate_name}, "
+                f"also left out of {metric_text}"
             )
         n_valid, hi = diag[rate_name]
         if int(n_valid) < 2:

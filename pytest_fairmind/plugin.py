@@ -308,7 +308,6 @@ def _marker_directions(item: pytest.Item) -> list[list[str]]:
 def fairmind(request: pytest.FixtureRequest) -> Fairmind:
     """Record fairness results of this test: ``fairmind.record(...)`` and ``fairmind.assess(...)``."""
     item = request.node
-    state = request.config.stash[STATE_KEY]
     records = item.stash.setdefault(RECORDS_KEY, [])
     return Fairmind(item.nodeid, _test_model(item), records)
 

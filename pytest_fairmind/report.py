@@ -48,6 +48,20 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _group_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A per-group row as strict JSON: an undefined (NaN) rate is ``null`` like a metric, not the
+    string ``"nan"`` in a numeric column; a non-finite group label (``{feature: label}``) keeps its word."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "group" and isinstance(value, dict):
+            out[key] = {str(feature): _json_safe(label) for feature, label in value.items()}
+        elif isinstance(value, float):
+            out[key] = _number_or_null(value)
+        else:
+            out[key] = _json_safe(value)
+    return out
+
+
 def model_to_dict(model: ModelResult) -> dict[str, Any]:
     return {
         "verdict": model.verdict,
@@ -55,10 +69,7 @@ def model_to_dict(model: ModelResult) -> dict[str, Any]:
         "nonfinite": {k: _nonfinite_word(v) for k, v in model.metrics.items() if not math.isfinite(v)},
         "params": {k: _json_safe(v) for k, v in model.params.items()},
         "tags": dict(model.tags),
-        "groups": {
-            scope: [{k: _json_safe(v) for k, v in row.items()} for row in rows]
-            for scope, rows in model.groups.items()
-        },
+        "groups": {scope: [_group_row(row) for row in rows] for scope, rows in model.groups.items()},
         "tests": [{"nodeid": t.nodeid, "outcome": t.outcome} for t in model.tests],
         "gates": [_gate_to_dict(g) for g in model.gates],
         "collisions": [

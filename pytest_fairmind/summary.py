@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from pytest_fairmind.gates import number_text
 from pytest_fairmind.result import GateResult, ModelResult, SessionResult
 
 #: Metrics shown for a model without gates, in this order of preference.
@@ -27,6 +28,13 @@ def fmt(value: float | None) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.4g}"
+
+
+def _precise(value: float | None) -> str:
+    """A gated value in a failure line: unrounded, so it never reads as equal to its bound."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return fmt(value)
+    return number_text(value)
 
 
 def key_metrics(model: ModelResult) -> list[tuple[str, float]]:
@@ -80,7 +88,7 @@ def verdict_lines(session: SessionResult, *, gate_action: str = "fail") -> list[
         for gate in model.gates:
             if not gate.passed:
                 lines.append(
-                    f"{label}: {name}: {gate.key} = {fmt(gate.value)}, bound {gate.bound} [{gate.expr}]"
+                    f"{label}: {name}: {gate.key} = {_precise(gate.value)}, bound {gate.bound} [{gate.expr}]"
                 )
     for expr in session.gates_not_evaluated:
         lines.append(f"gate not evaluated ({_not_evaluated_reason(expr)}): {expr}")
@@ -160,7 +168,9 @@ def markdown(session: SessionResult) -> str:
     failed = [(n, g) for n, m in session.models.items() for g in m.gates if not g.passed]
     if failed:
         out.append("")
-        out.extend(f"- gate failed: **{n}** `{g.key}` = {fmt(g.value)}, bound {g.bound}" for n, g in failed)
+        out.extend(
+            f"- gate failed: **{n}** `{g.key}` = {_precise(g.value)}, bound {g.bound}" for n, g in failed
+        )
     regression = regression_rows(session)
     if regression:
         out.append("")

@@ -127,7 +127,7 @@ def usage_error(result: pytest.RunResult) -> str:
 #: ``<name>.log.jsonl``), ``boom`` raises, ``slow`` hangs, ``xyzprov`` needs a missing package.
 #: ``target()`` shows the settings the factory received, so the report header shows precedence.
 PROVIDERS_CONFTEST = textwrap.dedent(
-    '''
+    """
     from __future__ import annotations
 
     import json
@@ -191,7 +191,7 @@ PROVIDERS_CONFTEST = textwrap.dedent(
         if FAKE_BUILTINS:  # stand-ins for mlflow/wandb: a later registration replaces the built-in
             registry.register("mlflow", _factory("mlflow", "ok"))
             registry.register("wandb", _factory("wandb", "ok"))
-    '''
+    """
 )
 
 

@@ -284,7 +284,7 @@ def test_churn(fairmind):
 
 def third_party_conftest(providers: Mapping[str, str]) -> str:
     """A conftest registering providers ``name -> behaviour`` (``ok``, ``raise``, ``sleep``,
-    ``bad-return``, ``fail``, ``exit``)."""
+    ``bad-return``, ``fail``, ``exit``, ``peek``: copy the history entry, then log)."""
     return (
         """
 import os, sys, time
@@ -307,6 +307,10 @@ class Probe:
             return ProviderOutcome(ok=False, error=f"{self.name}: server said no")
         if b == "exit":
             raise SystemExit(3)
+        if b == "peek":  # what the history holds while providers run
+            import glob, shutil
+            for path in glob.glob(os.path.join(self.settings.workdir, ".fairmind", "sessions", "*.json")):
+                shutil.copy(path, os.path.join(self.settings.workdir, f"peek-{self.name}.json"))
         with open(f"logged-{self.name}.txt", "a") as fh:
             fh.write(",".join(sorted(session.models)) + "\\n")
         return ProviderOutcome(ok=True, runs={m: RunRef(id=f"{self.name}-{m}") for m in session.models})

@@ -16,8 +16,9 @@ from fairmind_core_support import (
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_fairmind import result as fm_result
 from pytest_fairmind.gates import Bound, GateSyntaxError, evaluate, failed_gates, parse_gate
-from pytest_fairmind.result import ModelResult, TestOutcome
+from pytest_fairmind.result import ModelResult
 
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 FLIP = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
@@ -36,7 +37,12 @@ FLIP = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
         ("x > .5", None, "x", ((">", 0.5),)),
         ("x<=+2.", None, "x", (("<=", 2.0),)),
         ("x < inf", None, "x", (("<", math.inf),)),
-        ("0.8<=demographic_parity_ratio<=1.25", None, "demographic_parity_ratio", ((">=", 0.8), ("<=", 1.25))),
+        (
+            "0.8<=demographic_parity_ratio<=1.25",
+            None,
+            "demographic_parity_ratio",
+            ((">=", 0.8), ("<=", 1.25)),
+        ),
         ("0.8 < r < 1.25", None, "r", ((">", 0.8), ("<", 1.25))),
         ("1.25 >= r >= 0.8", None, "r", (("<=", 1.25), (">=", 0.8))),
         ("credit:accuracy>=0.7", "credit", "accuracy", ((">=", 0.7),)),
@@ -94,7 +100,9 @@ def test_gate_syntax_error_is_a_value_error_naming_the_expression() -> None:
 
 
 def _model(name: str, **metrics: float) -> ModelResult:
-    return ModelResult(name=name, metrics=dict(metrics), tests=[TestOutcome(f"t.py::{name}", "passed")])
+    return ModelResult(
+        name=name, metrics=dict(metrics), tests=[fm_result.TestOutcome(f"t.py::{name}", "passed")]
+    )
 
 
 def test_last_segment_match_checks_every_scope_of_every_model() -> None:
@@ -119,9 +127,14 @@ def test_metric_with_slash_matches_whole_keys_only() -> None:
 
 
 def test_globs_match_whole_keys_and_last_segments() -> None:
-    models = {"a": _model("a", **{"sex/dp_ratio": 0.9, "sex/eo_ratio": 0.7, "sex/dp_difference": 0.1, "acc": 1.0})}
+    models = {
+        "a": _model("a", **{"sex/dp_ratio": 0.9, "sex/eo_ratio": 0.7, "sex/dp_difference": 0.1, "acc": 1.0})
+    }
     evaluate([parse_gate("*_ratio>=0.8")], models)
-    assert sorted((g.key, g.passed) for g in models["a"].gates) == [("sex/dp_ratio", True), ("sex/eo_ratio", False)]
+    assert sorted((g.key, g.passed) for g in models["a"].gates) == [
+        ("sex/dp_ratio", True),
+        ("sex/eo_ratio", False),
+    ]
     models = {"a": _model("a", **{"sex/dp_ratio": 0.9, "age/dp_ratio": 0.7})}
     evaluate([parse_gate("sex/*>=0.8")], models)
     assert [g.key for g in models["a"].gates] == ["sex/dp_ratio"]
@@ -141,7 +154,12 @@ def test_model_prefix_restricts_and_may_be_a_glob() -> None:
 def test_nan_fails_every_gate_and_infinities_compare() -> None:
     models = {"a": _model("a", nan_metric=math.nan, big=math.inf, small=-math.inf)}
     evaluate(
-        [parse_gate("nan_metric<=1"), parse_gate("nan_metric>=1"), parse_gate("big>=0"), parse_gate("small<0")],
+        [
+            parse_gate("nan_metric<=1"),
+            parse_gate("nan_metric>=1"),
+            parse_gate("big>=0"),
+            parse_gate("small<0"),
+        ],
         models,
     )
     assert [(g.key, g.passed) for g in models["a"].gates] == [
@@ -154,13 +172,17 @@ def test_nan_fails_every_gate_and_infinities_compare() -> None:
 
 def test_bounds_are_inclusive_or_strict_as_written() -> None:
     models = {"a": _model("a", r=0.8)}
-    evaluate([parse_gate(e) for e in ("r>=0.8", "r>0.8", "r<=0.8", "r<0.8", "0.8<=r<=0.8", "0.8<r<=1")], models)
+    evaluate(
+        [parse_gate(e) for e in ("r>=0.8", "r>0.8", "r<=0.8", "r<0.8", "0.8<=r<=0.8", "0.8<r<=1")], models
+    )
     assert [g.passed for g in models["a"].gates] == [True, False, True, False, True, False]
 
 
 def test_unmatched_gates_are_returned_not_evaluated() -> None:
     models = {"a": _model("a", acc=0.9)}
-    not_evaluated = evaluate([parse_gate("nothing>=1"), parse_gate("b:acc>=1"), parse_gate("acc>=0.5")], models)
+    not_evaluated = evaluate(
+        [parse_gate("nothing>=1"), parse_gate("b:acc>=1"), parse_gate("acc>=0.5")], models
+    )
     assert not_evaluated == ["nothing>=1", "b:acc>=1"]
     assert failed_gates(models) == []
 
@@ -172,13 +194,17 @@ def test_repeated_gate_is_evaluated_once() -> None:
 
 
 def test_verdict_fails_on_a_failed_test_without_gates() -> None:
-    model = ModelResult(name="m", metrics={"acc": 1.0}, tests=[TestOutcome("t::a", "passed"), TestOutcome("t::b", "failed")])
+    model = ModelResult(
+        name="m",
+        metrics={"acc": 1.0},
+        tests=[fm_result.TestOutcome("t::a", "passed"), fm_result.TestOutcome("t::b", "failed")],
+    )
     evaluate([], {"m": model})
     assert model.verdict == "fail"
-    model.tests[1] = TestOutcome("t::b", "error")
+    model.tests[1] = fm_result.TestOutcome("t::b", "error")
     assert model.recompute_verdict() == "fail"
     for word in ("passed", "skipped", "xfailed", "xpassed"):
-        model.tests[1] = TestOutcome("t::b", word)
+        model.tests[1] = fm_result.TestOutcome("t::b", word)
         assert model.recompute_verdict() == "pass", word
 
 
@@ -294,12 +320,16 @@ SUITE = """
     import pytest
 
     def test_credit(fairmind):
-        fairmind.record({"demographic_parity_ratio": 0.85, "equalized_odds_difference": 0.12, "accuracy": 0.9},
-                        model="credit", scope="sex")
+        fairmind.record(
+            {"demographic_parity_ratio": 0.85, "equalized_odds_difference": 0.12, "accuracy": 0.9},
+            model="credit",
+            scope="sex",
+        )
         fairmind.record({"demographic_parity_ratio": 0.75}, model="credit", scope="age")
 
     def test_fraud(fairmind):
-        fairmind.record({"demographic_parity_ratio": 0.95, "accuracy": 0.8}, model="fraud model é", scope="sex")
+        metrics = {"demographic_parity_ratio": 0.95, "accuracy": 0.8}
+        fairmind.record(metrics, model="fraud model é", scope="sex")
 """
 
 
@@ -480,7 +510,9 @@ def test_nan_value_fails_its_gate(pytester: pytest.Pytester) -> None:
 
 
 def test_unmatched_gate_is_listed_not_evaluated_and_fails_only_when_strict(suite: pytest.Pytester) -> None:
-    result, doc = run_with_report(suite, "--fairmind-gate=no_such_metric>=0.5", "--fairmind-gate=nomodel:accuracy>=0")
+    result, doc = run_with_report(
+        suite, "--fairmind-gate=no_such_metric>=0.5", "--fairmind-gate=nomodel:accuracy>=0"
+    )
     assert result.ret == 0
     assert doc["gates_not_evaluated"] == ["no_such_metric>=0.5", "nomodel:accuracy>=0"]
     result.stdout.fnmatch_lines(

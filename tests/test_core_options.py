@@ -23,7 +23,17 @@ RECORDING_TEST = """
 """
 
 #: (option suffix, value) pairs for every command-line option that takes a value.
-VALUE_OPTIONS = ["provider", "project", "mlflow-uri", "wandb-mode", "gate", "gate-action", "baseline", "json", "timeout"]
+VALUE_OPTIONS = [
+    "provider",
+    "project",
+    "mlflow-uri",
+    "wandb-mode",
+    "gate",
+    "gate-action",
+    "baseline",
+    "json",
+    "timeout",
+]
 
 
 def _header(result: pytest.RunResult) -> str:
@@ -292,7 +302,9 @@ def test_env_project_reaches_report(pytester: pytest.Pytester, monkeypatch: pyte
     assert doc["session"]["project"] == "from-env"
 
 
-@pytest.mark.parametrize(("provider", "env_name"), [("mlflow", "MLFLOW_EXPERIMENT_NAME"), ("wandb", "WANDB_PROJECT")])
+@pytest.mark.parametrize(
+    ("provider", "env_name"), [("mlflow", "MLFLOW_EXPERIMENT_NAME"), ("wandb", "WANDB_PROJECT")]
+)
 def test_project_falls_back_to_the_providers_own_env(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, provider: str, env_name: str
 ) -> None:
@@ -344,7 +356,9 @@ def test_precedence_cli_ini_env_default(
     assert shown.format(env_value) in header
 
 
-def test_provider_precedence_and_repeatable_list(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_provider_precedence_and_repeatable_list(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     providers_conftest(pytester)
     pytester.makepyfile(RECORDING_TEST)
     monkeypatch.setenv("FAIRMIND_PROVIDER", "probe2")
@@ -372,9 +386,20 @@ def test_defaults_without_any_configuration() -> None:
 
 
 def test_resolve_precedence_unit() -> None:
-    env = {"FAIRMIND_PROJECT": "e", "MLFLOW_TRACKING_URI": "u-e", "WANDB_MODE": "online", "FAIRMIND_PROVIDER": "x"}
+    env = {
+        "FAIRMIND_PROJECT": "e",
+        "MLFLOW_TRACKING_URI": "u-e",
+        "WANDB_MODE": "online",
+        "FAIRMIND_PROVIDER": "x",
+    }
     ini = {"project": "i", "mlflow_uri": "u-i", "wandb_mode": "offline", "provider": "y", "gates": ["a>=1"]}
-    cli = {"project": "c", "mlflow_uri": "u-c", "wandb_mode": "disabled", "provider": ["z", "none"], "gate": ["b<1"]}
+    cli = {
+        "project": "c",
+        "mlflow_uri": "u-c",
+        "wandb_mode": "disabled",
+        "provider": ["z", "none"],
+        "gate": ["b<1"],
+    }
     s = resolve(cli, ini, env)
     assert (s.project, s.mlflow_uri, s.wandb_mode, s.providers) == ("c", "u-c", "disabled", ("z",))
     assert s.gates == ("a>=1", "b<1")  # command-line gates apply in addition to the ini's

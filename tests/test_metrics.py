@@ -423,6 +423,19 @@ def test_min_group_size_excludes_from_aggregates_only() -> None:
     assert any("sf0='tiny'" in w and "min_group_size=10" in w for w in result.warnings)
 
 
+def test_many_undefined_groups_are_summarised() -> None:
+    groups = np.repeat(np.arange(60), 2)
+    y_true = np.tile([0, 0], 60)
+    y_true[:4] = 1  # only groups 0 and 1 have actual positives
+    result = assess(y_true, y_true, sensitive_features=groups, min_group_size=1)
+    tpr_lines = [w for w in result.warnings if "true_positive_rate" in w]
+    assert len(tpr_lines) == 21
+    assert tpr_lines[-1].startswith("... and 38 more groups with an undefined true_positive_rate")
+    result = assess(y_true, y_true, sensitive_features=groups, min_group_size=3)
+    assert sum("min_group_size=3" in w for w in result.warnings) == 21
+    assert all(math.isnan(getattr(result, name)) for name in FAIRNESS)
+
+
 def test_empty_intersections_are_not_groups() -> None:
     sf = pd.DataFrame({"sex": ["F", "F", "M", "M"], "age": [20, 30, 20, 20]})
     result = assess([1, 0, 1, 0], [1, 1, 0, 0], sensitive_features=sf)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +41,7 @@ from pytest_fairmind.providers.mlflow import (
     safe_file_name,
     valid_key,
 )
+from pytest_fairmind.report import model_to_dict
 from pytest_fairmind.result import GateResult, ModelResult, SessionResult
 from pytest_fairmind.result import TestOutcome as Outcome
 
@@ -334,7 +336,7 @@ class TestSqlite:
         assert params["long"] == "x" * 7000
         group = json.loads((folder / "groups" / "sex.json").read_text())
         assert group["scope"] == "sex"
-        assert group["rows"][1]["true_positive_rate"] == "nan"  # strict JSON, as in the report
+        assert group["rows"] == model_to_dict(session.models["clf"])["groups"]["sex"]  # as in the report
         assert group["rows"][0] == GROUP_ROWS[0]
         result = json.loads((folder / "result.json").read_text())
         assert result["schema"] == "pytest-fairmind/1"
@@ -439,6 +441,11 @@ class TestSqlite:
         assert "MLFLOW_ALLOW_FILE_STORE" in (p.check(5) or "")
         outcome = p.log(make_session({"m": simple_model("m")}), timeout=30)
         assert not outcome.ok and "MLFLOW_ALLOW_FILE_STORE" in (outcome.error or "")
+
+    def test_empty_session_touches_nothing(self, mlflow_sqlite_uri: str, tmp_path: Path) -> None:
+        outcome = provider(mlflow_sqlite_uri).log(make_session({}), timeout=30)
+        assert outcome.ok and outcome.runs == {}
+        assert not (tmp_path / "mlflow.db").exists()
 
     def test_check_local(self, tmp_path: Path) -> None:
         assert provider(f"sqlite:///{tmp_path}/new/sub/mlflow.db").check(5) is None
@@ -621,3 +628,19 @@ class TestUnreachable:
         outcome = p.log(make_session(), timeout=30)
         assert not outcome.ok and "pw-Very-Secret" not in (outcome.error or "")
         assert "pw-Very-Secret" not in (p.check(2) or "") and p.check(2)
+
+    @pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "isolated"])
+    def test_silent_server_is_bounded_by_the_timeout(self, isolated: bool) -> None:
+        """A server that accepts connections and never answers costs at most the budget."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(16)  # the kernel completes handshakes; nobody ever reads or answers
+            uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+            settings = ProviderSettings(mlflow_uri=uri)
+            p: Any = IsolatedProvider("mlflow", IMPL, settings) if isolated else MlflowProvider(settings)
+            start = time.monotonic()
+            outcome = p.log(make_session(), timeout=4)
+            elapsed = time.monotonic() - start
+        assert not outcome.ok and outcome.runs == {}
+        assert "timed out" in (outcome.error or ""), outcome.error
+        assert elapsed < 4 + 3, elapsed

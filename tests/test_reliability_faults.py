@@ -171,8 +171,8 @@ def test_mlflow_server_killed_mid_session_then_replayed(tmp_path: Path) -> None:
         assert rc == 0, out
         outcome = load(project / "report.json")["providers"]["mlflow"]
         assert outcome["ok"] is False
-        # refused (a new connection) or reset (the kept-alive one), depending on the moment
-        assert any(w in outcome["error"].lower() for w in ("refused", "reset", "aborted")), outcome["error"]
+        # refused, reset or a broken read, depending on the moment of the kill
+        assert f"127.0.0.1:{server.port}" in outcome["error"], outcome["error"]
         assert f"of {N_MODELS} models logged" in outcome["error"], outcome["error"]
         assert len(outcome["runs"]) < N_MODELS
         assert after_kill < 20, after_kill  # a dead server is given up on quickly, not at 30 s

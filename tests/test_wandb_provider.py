@@ -7,13 +7,16 @@ their ``.wandb`` files with ``wandb_records``.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import http.server
 import json
 import math
 import pickle
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -414,3 +417,88 @@ def test_direct_call_bounds_itself_without_the_parent_kill(
     assert outcome.error and "model 'model-0'" in outcome.error and "not attempted" in outcome.error
     assert elapsed < timeout + 1.5, f"took {elapsed:.1f} s"
     assert core_processes_for(str(wandb_env.root)) == []
+
+
+# --- fairmind status ---------------------------------------------------------------------------
+
+
+class _FakeWandbServer:
+    """A local HTTP server answering ``POST /graphql`` with a fixed status and body."""
+
+    def __init__(self, status: int, body: dict[str, object]) -> None:
+        self.status, self.body = status, body
+        self.auth: list[str | None] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                owner.auth.append(self.headers.get("Authorization"))
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                payload = json.dumps(owner.body).encode()
+                self.send_response(owner.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, {"data": {"viewer": {"id": "VXNlcjox"}}}, None),
+        (401, {"errors": [{"message": "unauthorized"}]}, "API key rejected (HTTP 401)"),
+        (200, {"data": {"viewer": None}}, "not authorised"),
+    ],
+)
+def test_status_check_online(
+    wandb_env: WandbEnv,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    body: dict[str, object],
+    expected: str | None,
+) -> None:
+    server = _FakeWandbServer(status, body)
+    try:
+        monkeypatch.setenv("WANDB_BASE_URL", server.url)
+        monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+        problem = WandbProvider(ProviderSettings()).check(5)
+    finally:
+        server.close()
+    assert server.auth == ["Basic " + base64.b64encode(f"api:{FAKE_KEY}".encode()).decode()]
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and expected in problem and FAKE_KEY not in problem
+
+
+def test_status_check_unreachable(
+    wandb_env: WandbEnv, monkeypatch: pytest.MonkeyPatch, stalled_server: str, closed_port: str
+) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("WANDB_BASE_URL", stalled_server)
+    started = time.monotonic()
+    problem = WandbProvider(ProviderSettings()).check(1)
+    assert problem == f"{stalled_server}: no answer within 1 s"
+    assert time.monotonic() - started < 3
+    monkeypatch.setenv("WANDB_BASE_URL", closed_port)
+    problem = WandbProvider(ProviderSettings()).check(1)
+    assert problem is not None and problem.startswith(closed_port) and "refused" in problem
+
+
+def test_status_check_offline_and_disabled(wandb_env: WandbEnv) -> None:
+    assert WandbProvider(ProviderSettings()).check(1) is None  # WANDB_DIR's parent is writable
+    assert WandbProvider(ProviderSettings(wandb_mode="disabled")).check(1) is None
+    problem = WandbProvider(ProviderSettings(project="a#b")).check(1)
+    assert problem is not None and "forbids" in problem
+    assert not wandb_env.root.exists()  # checking writes nothing

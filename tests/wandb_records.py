@@ -17,6 +17,7 @@ range it is known to read, and a file with another header fails loudly instead o
 from __future__ import annotations
 
 import glob
+import importlib.metadata
 import json
 import os
 import struct
@@ -44,12 +45,13 @@ class WandbFileError(ValueError):
 
 
 def wandb_version() -> tuple[int, ...] | None:
+    """The installed wandb version, read from its metadata (importing wandb is not needed)."""
     try:
-        import wandb
-    except ImportError:
+        version = importlib.metadata.version("wandb")
+    except importlib.metadata.PackageNotFoundError:
         return None
     parts = []
-    for piece in str(wandb.__version__).split(".")[:3]:
+    for piece in version.split(".")[:3]:
         digits = "".join(c for c in piece if c.isdigit())
         parts.append(int(digits or 0))
     return tuple(parts)
@@ -114,13 +116,29 @@ def iter_payloads(path: str) -> Iterator[bytes]:
             raise WandbFileError(f"{path}: unknown chunk type {kind}")
 
 
+_PROTO: dict[str, Any] = {}
+
+
+def _proto(name: str) -> Any:
+    """``Record`` and ``MessageToDict``, imported once and kept here.
+
+    ``pytester`` drops modules imported during a test from ``sys.modules``; importing the
+    generated protobuf modules a second time would then fail (duplicate descriptors), so the
+    first import must be the only one.
+    """
+    if not _PROTO:
+        with warnings.catch_warnings():  # importing wandb adds filters of its own
+            from google.protobuf.json_format import MessageToDict
+            from wandb.proto import wandb_internal_pb2
+        _PROTO.update(Record=wandb_internal_pb2.Record, MessageToDict=MessageToDict)
+    return _PROTO[name]
+
+
 def iter_records(path: str) -> Iterator[Any]:
     """``wandb_internal_pb2.Record`` messages of a ``.wandb`` file, in order."""
-    with warnings.catch_warnings():  # importing wandb adds filters of its own
-        from wandb.proto import wandb_internal_pb2
-
+    record_type = _proto("Record")
     for payload in iter_payloads(path):
-        record = wandb_internal_pb2.Record()
+        record = record_type()
         record.ParseFromString(payload)
         yield record
 
@@ -185,8 +203,7 @@ def _remove(target: dict[str, Any], item: Any) -> None:
 
 def read_run(path: str) -> WandbRun:
     """A run from its directory (``offline-run-*``) or its ``.wandb`` file."""
-    from google.protobuf.json_format import MessageToDict
-
+    message_to_dict = _proto("MessageToDict")
     if os.path.isdir(path):
         files = glob.glob(os.path.join(path, "run-*.wandb"))
         if len(files) != 1:
@@ -221,7 +238,7 @@ def read_run(path: str) -> WandbRun:
                 _apply(step, item)
             run.history.append(step)
         elif kind == "environment":
-            run.environment.append(MessageToDict(record.environment))
+            run.environment.append(message_to_dict(record.environment))
         elif kind == "exit":
             run.exited = True
     run.config.pop("_wandb", None)

@@ -551,6 +551,8 @@ class MlflowProvider:
         deadline = start + max(0.0, timeout - min(1.0, 0.05 * timeout))
         target = self.target()
         outcome = ProviderOutcome(ok=True, target=target)
+        if not session.models:
+            return outcome  # nothing to log: not even a connection
         try:
             with patched_environ(client_environ(timeout, retries=_FAIL_FAST_RETRIES)), quiet_mlflow():
                 self._log(session, outcome, deadline)
@@ -566,6 +568,8 @@ class MlflowProvider:
         from mlflow import MlflowClient
 
         _silence_loggers()
+        # The import can take seconds on a loaded machine: requests get what is left after it.
+        self._budget_requests(deadline, done=0, total=len(session.models))
         client = MlflowClient(tracking_uri=self._uri)
         experiment_id = self._experiment_id(client, session.project)
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(_RETRIES)  # reachable: allow one retry now
@@ -581,13 +585,7 @@ class MlflowProvider:
         extra_notes: list[str] = []
         models = list(session.models.values())
         for index, model in enumerate(models):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _OutOfTime(
-                    f"out of time (--fairmind-timeout) after {index} of {len(models)} models; "
-                    "the rest can be logged with `fairmind replay`"
-                )
-            os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, int(left)))
+            self._budget_requests(deadline, done=index, total=len(models))
             finished = [r for r in existing.get(model.name, []) if r.info.status == "FINISHED"]
             if finished:
                 run_id = finished[0].info.run_id
@@ -617,6 +615,17 @@ class MlflowProvider:
         if problems:
             outcome.ok = False
             outcome.error = redact_text("; ".join(problems))
+
+    @staticmethod
+    def _budget_requests(deadline: float, *, done: int, total: int) -> None:
+        """Stop when the budget is spent, else cap each HTTP request at what is left of it."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _OutOfTime(
+                f"out of time (--fairmind-timeout) after {done} of {total} models; "
+                "the rest can be logged with `fairmind replay`"
+            )
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, int(left)))  # mlflow wants an int
 
     def _experiment_id(self, client: Any, name: str) -> str:
         from mlflow.exceptions import MlflowException

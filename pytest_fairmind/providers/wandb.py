@@ -12,8 +12,10 @@ group scope (and a chart image when matplotlib is installed). The run id is deri
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import json
 import math
 import netrc
 import os
@@ -23,6 +25,8 @@ import signal
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_fairmind.providers.base import ProviderSettings
-from pytest_fairmind.redact import redact_obj, redact_text, redact_uri
+from pytest_fairmind.redact import redact_text, redact_uri, secret_values
 from pytest_fairmind.result import GroupRow, ModelResult, ProviderOutcome, RunRef, SessionResult
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -74,11 +78,11 @@ def fit_tag(tag: str) -> str:
     return tag[: TAG_MAX_LENGTH - 1] + "…"
 
 
-def run_tags(model: ModelResult) -> list[str]:
+def run_tags(model: ModelResult, secrets: list[str] | None = None) -> list[str]:
     """The verdict, then the model's record tags as ``key:value``, deduplicated, each at most 64 chars."""
     tags: list[str] = []
     for tag in (model.verdict, *(f"{k}:{v}" for k, v in model.tags.items())):
-        fitted = fit_tag(redact_text(tag))
+        fitted = fit_tag(redact_text(tag, secrets))
         if fitted and fitted not in tags:
             tags.append(fitted)
     return tags
@@ -96,22 +100,25 @@ def api_key_configured(environ: Mapping[str, str] | None = None) -> bool:
     (``$NETRC``, ``~/.netrc`` or ``~/_netrc``) for the host of ``WANDB_BASE_URL``.
     """
     env = os.environ if environ is None else environ
-    if env.get("WANDB_API_KEY") or env.get("WANDB_IDENTITY_TOKEN_FILE"):
-        return True
+    return bool(env.get("WANDB_IDENTITY_TOKEN_FILE") or api_key(env))
+
+
+def api_key(environ: Mapping[str, str] | None = None) -> str | None:
+    """The API key wandb would use for ``WANDB_BASE_URL``: ``WANDB_API_KEY``, else ``.netrc``."""
+    env = os.environ if environ is None else environ
+    if env.get("WANDB_API_KEY"):
+        return env["WANDB_API_KEY"]
     host = urlsplit(base_url(env)).netloc
-    if not host:
-        return False
     candidates = [env["NETRC"]] if env.get("NETRC") else ["~/.netrc", "~/_netrc"]
     for candidate in candidates:
         path = Path(candidate).expanduser()
-        if not path.is_file():
-            continue
-        try:
-            creds = netrc.netrc(str(path)).authenticators(host)
-        except (netrc.NetrcParseError, OSError):
-            return False
-        return bool(creds and creds[2])
-    return False
+        if host and path.is_file():
+            try:
+                creds = netrc.netrc(str(path)).authenticators(host)
+            except (netrc.NetrcParseError, OSError):
+                return None
+            return creds[2] if creds and creds[2] else None
+    return None
 
 
 def resolve_mode(configured: str | None, environ: Mapping[str, str] | None = None) -> str:
@@ -160,7 +167,8 @@ class _Budget:
         now = time.monotonic()
         age = _process_age()
         start = now - age if age is not None and age < timeout else now
-        self.deadline = start + timeout - min(1.0, 0.1 * timeout)
+        # Kept back for teardown, writing the outcome and interpreter exit after the watchdog fired.
+        self.deadline = start + timeout - min(2.0, max(0.5, 0.2 * timeout))
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -237,13 +245,20 @@ def _table_data(rows: list[GroupRow]) -> tuple[list[str], list[list[Any]]]:
     return [*names, *stats], data
 
 
-def _notes(session: SessionResult) -> str:
+def _redact_params(params: Mapping[str, Any], secrets: list[str]) -> dict[str, Any]:
+    return {
+        redact_text(k, secrets): redact_text(v, secrets) if isinstance(v, str) else v
+        for k, v in params.items()
+    }
+
+
+def _notes(session: SessionResult, secrets: list[str]) -> str:
     lines = [f"pytest-fairmind session {session.id}"]
     if session.git:
         git = ", ".join(f"{k}={v}" for k, v in session.git.items() if v is not None)
         lines.append(f"git: {git}")
     lines.extend(f"{k}: {v}" for k, v in sorted(session.context.items()))
-    return redact_text("\n".join(lines))
+    return redact_text("\n".join(lines), secrets)
 
 
 class WandbProvider:
@@ -272,6 +287,30 @@ class WandbProvider:
             return f"offline: {wandb_dir(wandb_root(self._settings))}"
         entity = os.environ.get("WANDB_ENTITY") or "<default entity>"
         return f"online: {redact_uri(base_url())} ({entity}/{self._project()})"
+
+    def check(self, timeout: float) -> str | None:
+        """For ``fairmind status``: None when runs can be written, else why not (no wandb import).
+
+        Online: one GraphQL ``viewer`` query with the API key, as wandb authenticates.
+        Offline: the wandb folder (or its nearest existing parent) is writable.
+        """
+        try:
+            mode = resolve_mode(self._settings.wandb_mode)
+        except ValueError as exc:
+            return str(exc)
+        if mode == "disabled":
+            return None
+        problem = validate_project(self._project())
+        if problem:
+            return problem
+        if mode == "offline":
+            existing = wandb_dir(wandb_root(self._settings))
+            while not os.path.exists(existing):
+                existing = os.path.dirname(existing)
+            if not os.access(existing, os.W_OK | os.X_OK):
+                return f"{existing}: not writable"
+            return None
+        return _check_online(timeout)
 
     def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
         target = redact_text(self.target())
@@ -317,6 +356,7 @@ class WandbProvider:
         watchdog.start()
         runs: dict[str, RunRef] = {}
         errors: list[str] = []
+        secrets = secret_values()  # once: every string sent to W&B goes through these
         try:
             with tempfile.TemporaryDirectory(prefix="fairmind-wandb-") as scratch:
                 for index, (name, model) in enumerate(session.models.items()):
@@ -325,7 +365,9 @@ class WandbProvider:
                         errors.append(f"time budget ({timeout:g} s) exhausted; {left} model(s) not logged")
                         break
                     try:
-                        runs[name] = self._log_model(wandb, session, model, mode, root, scratch, budget)
+                        runs[name] = self._log_model(
+                            wandb, session, model, mode, root, scratch, budget, secrets
+                        )
                     except Exception as exc:
                         errors.append(f"model {name!r}: {_describe(exc, budget, timeout, mode)}")
                         if isinstance(exc, _InitFailed):
@@ -356,6 +398,7 @@ class WandbProvider:
         root: str,
         scratch: str,
         budget: _Budget,
+        secrets: list[str],
     ) -> RunRef:
         rid = run_id(session.id, model.name)
         if mode == "offline":
@@ -388,12 +431,12 @@ class WandbProvider:
             run = wandb.init(
                 project=session.project,
                 entity=os.environ.get("WANDB_ENTITY") or None,
-                name=redact_text(model.name),
-                group=redact_text(session.id),
+                name=redact_text(model.name, secrets),
+                group=redact_text(session.id, secrets),
                 job_type="fairness",
-                config=redact_obj(dict(model.params)),
-                tags=run_tags(model),
-                notes=_notes(session),
+                config=_redact_params(model.params, secrets),
+                tags=run_tags(model, secrets),
+                notes=_notes(session, secrets),
                 id=rid,
                 # Online, the run id doubles as the existence check: a run that is already there
                 # is resumed, not duplicated, and skipped below when it is complete.
@@ -413,7 +456,7 @@ class WandbProvider:
                 run.finish()
                 finished = True
                 return RunRef(id=rid, url=url, skipped=True)
-            self._write(wandb, run, session, model, scratch)
+            self._write(wandb, run, session, model, scratch, secrets)
             run.finish()
             finished = True
             if path is not None:
@@ -424,7 +467,15 @@ class WandbProvider:
                 with contextlib.suppress(Exception):
                     run.finish(exit_code=1)
 
-    def _write(self, wandb: Any, run: Any, session: SessionResult, model: ModelResult, scratch: str) -> None:
+    def _write(
+        self,
+        wandb: Any,
+        run: Any,
+        session: SessionResult,
+        model: ModelResult,
+        scratch: str,
+        secrets: list[str],
+    ) -> None:
         from pytest_fairmind.plots import group_chart_png, matplotlib_available
 
         media: dict[str, Any] = {}
@@ -444,8 +495,39 @@ class WandbProvider:
             run.log(media)  # one step holding every table and chart
         summary: dict[str, Any] = dict(model.metrics)
         summary["fairmind.verdict"] = model.verdict
-        summary["fairmind.session"] = redact_text(session.id)
+        summary["fairmind.session"] = redact_text(session.id, secrets)
         run.summary.update(summary)
+
+
+def _check_online(timeout: float) -> str | None:
+    url = redact_uri(base_url())
+    key = api_key()
+    request = urllib.request.Request(
+        base_url() + "/graphql",
+        data=json.dumps({"query": "query { viewer { id } }"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    if key:
+        token = base64.b64encode(f"api:{key}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            return f"{url}: API key rejected (HTTP {exc.code})" if key else f"{url}: no API key configured"
+        return f"{url}: HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            return f"{url}: no answer within {timeout:g} s"
+        return redact_text(f"{url}: {reason}")
+    if not (isinstance(body, dict) and (body.get("data") or {}).get("viewer")):
+        return (
+            f"{url}: not authorised (no viewer for this API key)" if key else f"{url}: no API key configured"
+        )
+    return None
 
 
 class _InitFailed(Exception):

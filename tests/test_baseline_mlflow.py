@@ -1,0 +1,170 @@
+"""The ``mlflow`` baseline source against real MLflow (issue 8): sessions log their runs with
+``--fairmind-provider=mlflow`` to a SQLite store in the test's folder, and the next session (or
+``fairmind check``) takes its baseline from those runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fairmind_core_support import clean_env, load_report  # noqa: F401  (clean_env: autouse)
+from fixtures_mlflow import free_port, runs_of
+
+from pytest_fairmind.report import dumps
+from pytest_fairmind.result import ModelResult, SessionResult
+
+pytest.importorskip("mlflow")
+
+FAIRMIND = [str(Path(sys.executable).with_name("fairmind"))]
+KEY = "sex/equalized_odds_difference"
+PROJECT = "fairness"
+
+INNER = """
+import json
+from pathlib import Path
+
+CONFIG = json.loads((Path(__file__).parent / "values.json").read_text())
+
+
+def test_sex(fairmind):
+    for model, values in CONFIG.items():
+        fairmind.record(values, model=model, scope="sex")
+
+
+def test_other():
+    pass
+"""
+
+
+def setup_project(pytester: pytest.Pytester) -> str:
+    pytester.makepyfile(test_fair=INNER)
+    return f"sqlite:///{pytester.path / 'mlflow.db'}"
+
+
+def set_values(pytester: pytest.Pytester, **models: dict[str, float]) -> None:
+    (pytester.path / "values.json").write_text(json.dumps(models), encoding="utf-8")
+
+
+def run(pytester: pytest.Pytester, uri: str, *args: str, xdist: bool = False) -> pytest.RunResult:
+    return pytester.runpytest(
+        "-p", "no:cacheprovider",
+        *(("-n", "2") if xdist else ()),
+        "--fairmind-provider=mlflow",
+        f"--fairmind-mlflow-uri={uri}",
+        f"--fairmind-project={PROJECT}",
+        "--fairmind-baseline=mlflow",
+        "--fairmind-gate=equalized_odds_difference ~ 0.05",
+        "--fairmind-timeout=120",
+        "--fairmind-json=report.json",
+        *args,
+    )  # fmt: skip
+
+
+def row(result: pytest.RunResult, model: str = "credit") -> list[str]:
+    for line in result.stdout.lines:
+        cells = re.split(r"\s{2,}", line.strip())
+        if cells[:2] == [model, KEY]:
+            return cells
+    raise AssertionError(result.stdout.str())
+
+
+def logged(pytester: pytest.Pytester, uri: str) -> dict[str, Any]:
+    doc = load_report(pytester.path / "report.json")
+    assert doc["providers"]["mlflow"]["ok"], doc["providers"]
+    return doc
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
+def test_mlflow_baseline_catches_a_worsened_model(pytester: pytest.Pytester, xdist: bool) -> None:
+    uri = setup_project(pytester)
+    set_values(pytester, credit={"equalized_odds_difference": 0.1})
+    first = run(pytester, uri, xdist=xdist)
+    assert first.ret == 0, first.stdout.str()
+    first.stdout.fnmatch_lines(
+        [f"warning: no baseline (no finished run in the MLflow experiment '{PROJECT}': first run?)*"]
+    )
+    logged(pytester, uri)
+
+    set_values(pytester, credit={"equalized_odds_difference": 0.3}, newcomer={"equalized_odds_difference": 0.2})
+    second = run(pytester, uri, xdist=xdist)
+    assert second.ret == 1, second.stdout.str()
+    assert row(second)[2:5] == ["0.1", "0.3", "+0.2 (+200.0%)"] and row(second)[-1] == "WORSE"
+    assert row(second, "newcomer")[2] == "no baseline"
+    second.stdout.fnmatch_lines(["*newcomer: sex/equalized_odds_difference (new model: not in the baseline)*"])
+    doc = logged(pytester, uri)
+    gate = next(g for g in doc["models"]["credit"]["gates"] if g["key"] == KEY)
+    assert (gate["baseline"], gate["value"], gate["passed"]) == (0.1, 0.3, False)
+    # the regressed run was logged anyway (SPEC section 5), with its verdict
+    runs = runs_of(uri, PROJECT)
+    assert [r.data.tags["fairmind.verdict"] for r in runs if r.data.tags["fairmind.model"] == "credit"] == [
+        "pass",
+        "fail",
+    ]
+
+
+def test_mlflow_baseline_rerun_and_check(pytester: pytest.Pytester) -> None:
+    uri = setup_project(pytester)
+    set_values(pytester, credit={"equalized_odds_difference": 0.1, "accuracy": 0.9})
+    assert run(pytester, uri).ret == 0
+    set_values(pytester, credit={"equalized_odds_difference": 0.3, "accuracy": 0.95})
+    assert run(pytester, uri).ret == 1
+
+    # Rerunning the regressed build: its run is the newest, but its regressed metric is no baseline.
+    again = run(pytester, uri)
+    assert again.ret == 1, again.stdout.str()
+    assert row(again)[2] == "0.1"
+    doc = logged(pytester, uri)
+
+    # fairmind check of the last report: its own run is in MLflow now and is left out.
+    done = subprocess.run(
+        [*FAIRMIND, "check", "report.json", "--baseline", "mlflow", "--mlflow-uri", uri],
+        capture_output=True, text=True, cwd=pytester.path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"session {doc['session']['id']}" in done.stdout
+    rows = [re.split(r"\s{2,}", line.strip()) for line in done.stdout.splitlines()]
+    assert [r[2:4] for r in rows if r[:2] == ["credit", KEY]] == [["0.1", "0.3"]]
+    # the metrics that did not regress come from the newest run
+    done = subprocess.run(
+        [*FAIRMIND, "check", "report.json", "--baseline", "mlflow", "--mlflow-uri", uri, "--gate", "accuracy ~ 0"],
+        capture_output=True, text=True, cwd=pytester.path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"credit\s+sex/accuracy\s+0\.95\s+0\.95\s", done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_mlflow_unreachable_is_a_missing_baseline(pytester: pytest.Pytester, strict: bool) -> None:
+    setup_project(pytester)
+    set_values(pytester, credit={"equalized_odds_difference": 0.1})
+    uri = f"http://127.0.0.1:{free_port()}"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider",
+        f"--fairmind-mlflow-uri={uri}",
+        "--fairmind-baseline=mlflow",
+        "--fairmind-gate=equalized_odds_difference ~ 0.05",
+        "--fairmind-timeout=60",
+        *(["--fairmind-strict"] if strict else []),
+    )  # fmt: skip
+    assert result.ret == (1 if strict else 0), result.stdout.str()
+    result.stdout.fnmatch_lines(["warning: no baseline (mlflow: MLflow did not answer: *) for 1 metric(s): credit: *"])
+    assert row(result)[2] == "no baseline"
+
+
+def test_check_mlflow_baseline_without_a_store(tmp_path: Path) -> None:
+    session = SessionResult(id="s", project=PROJECT, started="2025-01-01T00:00:00+00:00",
+                            models={"credit": ModelResult("credit", metrics={KEY: 0.2})})  # fmt: skip
+    report = tmp_path / "r.json"
+    report.write_text(dumps(session), encoding="utf-8")
+    uri = f"sqlite:///{tmp_path / 'empty.db'}"
+    args = [*FAIRMIND, "check", str(report), "--baseline", "mlflow", "--mlflow-uri", uri, "--gate", "*_difference ~ 0"]
+    done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"no finished run in the MLflow experiment '{PROJECT}': first run?" in done.stdout
+    done = subprocess.run([*args, "--strict"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 1

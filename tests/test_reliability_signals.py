@@ -1,0 +1,133 @@
+"""pytest killed while a provider is inside a request: nothing is lost, nothing is left running,
+and the saved session replays to exactly one run per model.
+
+The signal is sent only once the stalled listener has accepted the provider's connection, so the
+provider is provably blocked inside an HTTP request (no sleeps, no timing guesses).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from fixtures_mlflow import runs_of
+from reliability_support import (
+    TWO_MODELS,
+    StalledListener,
+    background_pytest,
+    history_entries,
+    load,
+    run_fairmind,
+    wait_no_processes,
+    write,
+)
+
+from pytest_fairmind.dispatch import INTERRUPTED_ERROR, PENDING_ERROR
+
+REACH_TIMEOUT = 90.0  # seconds for pytest + the provider process to reach the listener (busy CI)
+
+
+def _kill_while_logging(project: Path, sig: signal.Signals) -> int:
+    """Run the session against a stalled MLflow 'server', send ``sig`` to pytest once the provider
+    is blocked in its request; return pytest's exit code. The listener stays open (the provider
+    stays blocked) until no process of the session is left: the provider process must end
+    because pytest is gone, not because its request failed."""
+    with (
+        StalledListener() as stall,
+        background_pytest(
+            project,
+            "--fairmind-provider=mlflow",
+            f"--fairmind-mlflow-uri={stall.url}",
+            "--fairmind-project=signals",
+            "--fairmind-timeout=120",  # the signal, not the budget, ends this session
+            "--fairmind-json=report.json",
+        ) as proc,
+    ):
+        reached = stall.accepted.wait(REACH_TIMEOUT)
+        output = (project / "pytest-output.txt").read_text()
+        assert reached, f"the provider never reached the listener:\n{output}"
+        assert proc.poll() is None, output
+        [entry] = history_entries(project)  # saved before the provider was called
+        assert load(entry)["providers"]["mlflow"]["error"] == PENDING_ERROR
+        os.kill(proc.pid, sig)  # pytest only: its provider process must notice on its own
+        rc = proc.wait(timeout=30)
+        left = wait_no_processes(project, grace=5)
+        assert not left, f"left behind after {sig.name}: {left}"
+    return rc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT], ids=lambda s: s.name)
+def test_signal_during_logging_loses_nothing_and_leaves_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+    write(tmp_path, "test_models.py", TWO_MODELS)
+    rc = _kill_while_logging(tmp_path, sig)
+    output = (tmp_path / "pytest-output.txt").read_text()
+    [entry] = history_entries(tmp_path)
+    saved = load(entry)
+    assert saved["providers"]["mlflow"]["ok"] is False
+    if sig == signal.SIGINT:
+        # Ctrl-C / a CI cancel at session end abandons the providers; the session then ends as
+        # usual: exit code of the tests, report written, summary says what to replay.
+        assert rc == 0, output
+        assert "Traceback" not in output and "INTERNALERROR" not in output
+        assert "mlflow: FAILED: interrupted (Ctrl-C) while logging; abandoned" in output
+        assert "fairmind replay .fairmind/sessions/" in output
+        assert load(tmp_path / "report.json")["providers"]["mlflow"]["error"] == INTERRUPTED_ERROR
+        assert saved["providers"]["mlflow"]["error"] == INTERRUPTED_ERROR
+    else:
+        assert rc == -sig, output
+        assert saved["providers"]["mlflow"]["error"] == PENDING_ERROR
+        assert not (tmp_path / "report.json").exists()
+    assert set(saved["models"]) == {"credit", "churn"}
+    assert saved["models"]["credit"]["metrics"] == {
+        "sex/demographic_parity_ratio": 0.85,
+        "sex/equalized_odds_difference": 0.05,
+    }
+    # No payload (which carries the tracking URI, credentials included) stays in the temp folder.
+    leftovers = [p for p in (tmp_path / "tmp").rglob("*") if p.is_file()]
+    assert not leftovers, leftovers
+
+
+def test_sigterm_then_replay_twice_gives_one_run_per_model(tmp_path: Path) -> None:
+    write(tmp_path, "test_models.py", TWO_MODELS)
+    rc = _kill_while_logging(tmp_path, signal.SIGTERM)
+    assert rc == -signal.SIGTERM
+    assert not wait_no_processes(tmp_path, grace=5)
+    [entry] = history_entries(tmp_path)
+    saved = load(entry)
+    assert saved["providers"]["mlflow"]["error"] == PENDING_ERROR
+    session_id = saved["session"]["id"]
+
+    uri = f"sqlite:///{tmp_path / 'replay' / 'mlflow.db'}"
+    (tmp_path / "replay").mkdir()
+    first = run_fairmind(tmp_path, "replay", str(entry), "--mlflow-uri", uri, "--timeout", "90")
+    assert first.rc == 0, first.out
+    assert f"session {session_id} (2 model(s))" in first.out
+    assert "mlflow: 2 run(s)" in first.out
+    assert first.out.count(": run ") == 2, first.out
+    updated = load(entry)  # the history entry now says where the runs went
+    assert updated["providers"]["mlflow"]["ok"] is True
+    assert set(updated["providers"]["mlflow"]["runs"]) == {"credit", "churn"}
+
+    # Replaying again: nothing failed any more, so nothing to do; forced, every model is skipped.
+    second = run_fairmind(tmp_path, "replay", str(entry), "--mlflow-uri", uri, "--timeout", "90")
+    assert second.rc == 0, second.out
+    assert "nothing to replay" in second.out
+    forced = run_fairmind(
+        tmp_path, "replay", str(entry), "--provider", "mlflow", "--mlflow-uri", uri, "--timeout", "90"
+    )
+    assert forced.rc == 0, forced.out
+    assert forced.out.count("already logged") == 2, forced.out
+
+    runs = runs_of(uri, "signals")
+    assert sorted(r.data.tags["fairmind.model"] for r in runs) == ["churn", "credit"]
+    for run in runs:
+        model = run.data.tags["fairmind.model"]
+        assert run.info.run_name == model
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["fairmind.session"] == session_id
+        assert run.data.tags["fairmind.verdict"] == saved["models"][model]["verdict"]
+        assert run.data.metrics == saved["models"][model]["metrics"]
+        assert run.data.params == {k: str(v) for k, v in saved["models"][model]["params"].items()}
+    assert not wait_no_processes(tmp_path, grace=5)
