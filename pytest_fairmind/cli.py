@@ -67,7 +67,9 @@ def _build(names: Sequence[str], settings: ProviderSettings, reg: ProviderRegist
         missing = spec.missing_requirements()
         if missing:
             extra = spec.extra or name
-            raise UsageFailure(f"provider {name!r} needs {', '.join(missing)}: pip install 'pytest-fairmind[{extra}]'")
+            raise UsageFailure(
+                f"provider {name!r} needs {', '.join(missing)}: pip install 'pytest-fairmind[{extra}]'"
+            )
         built.append(spec.factory(settings))
     return built
 
@@ -114,10 +116,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     worst = EXIT_OK
     for path in _session_paths(args.paths, _history_folder(args)):
         session = _load(path)
-        names = split_list(args.provider) or [n for n, o in session.providers.items() if not o.ok]
-        names = [n for n in names if n.lower() != "none"]
+        names = [n for n in split_list(args.provider) if n.lower() != "none"]
+        if not args.provider:  # the providers that failed in the session
+            names = [n for n, o in session.providers.items() if not o.ok]
+            unknown = [n for n in names if n not in reg]
+            for name in unknown:  # e.g. registered by a conftest: exists only inside pytest
+                _print(
+                    f"{path}: provider {name!r} failed in this session but is not installed as a "
+                    f"package (known: {', '.join(reg.names())}); use --provider to choose others"
+                )
+                worst = EXIT_FAILED
+            names = [n for n in names if n in reg]
         if not names:
-            _print(f"{path}: every provider already logged this session; nothing to replay")
+            if not session.providers or all(o.ok for o in session.providers.values()):
+                _print(
+                    f"{path}: no provider failed in this session; nothing to replay (--provider forces one)"
+                )
             continue
         project = args.project or session.project
         settings = ProviderSettings(
@@ -228,14 +242,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             _print(f"{name}: not installed (pip install 'pytest-fairmind[{spec.extra or name}]'); {label}")
             worst = EXIT_FAILED if is_configured else worst
             continue
+        checked = True
         try:
             provider = spec.factory(settings)
             target = provider.target()
             check = getattr(provider, "check", None)
-            problem = check(args.timeout) if check is not None else None
+            checked = check is not None and getattr(provider, "can_check", True)
+            problem = check(args.timeout) if check is not None and checked else None
         except Exception as exc:
             target, problem = "?", f"{type(exc).__name__}: {exc}"
-        state = "reachable" if problem is None else f"NOT reachable: {problem}"
+        if not checked:
+            state = "reachability not checked (the provider has no check)"
+        else:
+            state = "reachable" if problem is None else f"NOT reachable: {problem}"
         _print(f"{name}: installed, {label}, {state}; writes to {target}")
         if problem is not None and is_configured:
             worst = EXIT_FAILED

@@ -197,7 +197,12 @@ class FairmindController:
             path = Path(settings.json_path)
             if not path.is_absolute():
                 path = self.config.invocation_params.dir / path
-            atomic_write(path, report.dumps(result))
+            try:
+                atomic_write(path, report.dumps(result))
+            except OSError as exc:  # the report was asked for: its absence must not pass silently
+                result.notices.append(f"could not write the report {settings.json_path}: {exc}")
+                if status in _OK_CODES:
+                    status = int(pytest.ExitCode.TESTS_FAILED)
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary_file:
             try:

@@ -69,6 +69,11 @@ class IsolatedProvider:
     def target(self) -> str:
         return self._impl.target()
 
+    @property
+    def can_check(self) -> bool:
+        """Whether the implementation has a reachability check (``fairmind status``)."""
+        return callable(getattr(self._impl, "check", None))
+
     def check(self, timeout: float) -> str | None:
         """Reachability (for ``fairmind status``): None when fine, else what is wrong."""
         check = getattr(self._impl, "check", None)

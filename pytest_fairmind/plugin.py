@@ -222,18 +222,30 @@ def pytest_configure(config: pytest.Config) -> None:
     if aggregating:
         from pytest_fairmind.controller import FairmindController
 
+        if settings.json_path:
+            path = Path(settings.json_path)
+            if (path if path.is_absolute() else config.invocation_params.dir / path).is_dir():
+                raise pytest.UsageError(
+                    f"--fairmind-json: {settings.json_path} is a folder; expected a file path"
+                )
+
         state.providers = _build_providers(config, settings)
         config.pluginmanager.register(FairmindController(config, state), "fairmind-controller")
+
+
+def _safe_target(provider: Provider) -> str:
+    """Where ``provider`` writes, redacted; a provider whose ``target()`` fails cannot break pytest."""
+    try:
+        return redact_text(str(provider.target()))
+    except Exception as exc:
+        return redact_text(f"target unknown: {type(exc).__name__}: {exc}")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     state = config.stash.get(STATE_KEY, None)
     if state is None or not state.aggregating:
         return None
-    if state.providers:
-        where = ", ".join(f"{p.name} ({redact_text(p.target())})" for p in state.providers)
-    else:
-        where = "none"
+    where = ", ".join(f"{p.name} ({_safe_target(p)})" for p in state.providers) or "none"
     gates = len(state.settings.gates)
     return f"fairmind: providers: {where}; gates: {gates} configured"
 

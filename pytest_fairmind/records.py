@@ -114,6 +114,14 @@ def flatten(values: Mapping[str, Any], *, prefix: str = "") -> tuple[dict[str, f
     __tracebackhide__ = True  # pytest shows the user's call, not our validation
     metrics: dict[str, float] = {}
     params: dict[str, Any] = {}
+
+    def unique(key: str) -> str:
+        # {"a.b": 1, "a": {"b": 2}} or {"s": [1], "s.mean": 2} flatten to one key: say so, never
+        # let one value silently replace the other
+        if key in metrics or key in params:
+            raise RecordError(f"key {key!r} is recorded twice in one call (after flattening with '.')")
+        return key
+
     pending: deque[tuple[str, Mapping[Any, Any]]] = deque([(prefix, values)])
     while pending:  # iterative: deeply nested dicts must not hit the recursion limit
         path, mapping = pending.popleft()
@@ -123,9 +131,9 @@ def flatten(values: Mapping[str, Any], *, prefix: str = "") -> tuple[dict[str, f
             if isinstance(value, Mapping):
                 pending.append((key, value))
             elif _is_bool(value) or value is None or isinstance(value, str):
-                params[key] = bool(value) if _is_bool(value) else value
+                params[unique(key)] = bool(value) if _is_bool(value) else value
             elif _is_number(value):
-                metrics[key] = float(value)  # type: ignore[arg-type]
+                metrics[unique(key)] = float(value)  # type: ignore[arg-type]
             else:
                 numbers_ = _as_number_list(value)
                 if numbers_ is None:
@@ -134,7 +142,7 @@ def flatten(values: Mapping[str, Any], *, prefix: str = "") -> tuple[dict[str, f
                         "sequences or arrays (as statistics), str, bool or None"
                     )
                 for suffix, stat in _stats(numbers_).items():
-                    metrics[f"{key}.{suffix}"] = stat
+                    metrics[unique(f"{key}.{suffix}")] = stat
     return metrics, params
 
 

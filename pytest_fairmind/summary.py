@@ -6,6 +6,7 @@ Pure (no pytest import): renders a :class:`SessionResult` to text.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 
 from pytest_fairmind.gates import number_text
@@ -30,10 +31,19 @@ def fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _precise(value: float | None) -> str:
-    """A gated value in a failure line: unrounded, so it never reads as equal to its bound."""
+_BOUND_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _precise(value: float | None, bound: str) -> str:
+    """A gated value in a failure line, as short as :func:`fmt` but never rounded onto a number of
+    its bound (``ratio = 0.8, bound >= 0.8`` for 0.79995 would read as a passing value)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return fmt(value)
+    limits = {float(n) for n in _BOUND_NUMBER.findall(bound)}
+    for digits in range(4, 18):
+        text = f"{value:.{digits}g}"
+        if float(text) == value or float(text) not in limits:
+            return text
     return number_text(value)
 
 
@@ -87,9 +97,8 @@ def verdict_lines(session: SessionResult, *, gate_action: str = "fail") -> list[
     for name, model in session.models.items():
         for gate in model.gates:
             if not gate.passed:
-                lines.append(
-                    f"{label}: {name}: {gate.key} = {_precise(gate.value)}, bound {gate.bound} [{gate.expr}]"
-                )
+                value = _precise(gate.value, gate.bound)
+                lines.append(f"{label}: {name}: {gate.key} = {value}, bound {gate.bound} [{gate.expr}]")
     for expr in session.gates_not_evaluated:
         lines.append(f"gate not evaluated ({_not_evaluated_reason(expr)}): {expr}")
     lines.extend(session.notices)
@@ -169,7 +178,8 @@ def markdown(session: SessionResult) -> str:
     if failed:
         out.append("")
         out.extend(
-            f"- gate failed: **{n}** `{g.key}` = {_precise(g.value)}, bound {g.bound}" for n, g in failed
+            f"- gate failed: **{n}** `{g.key}` = {_precise(g.value, g.bound)}, bound {g.bound}"
+            for n, g in failed
         )
     regression = regression_rows(session)
     if regression:

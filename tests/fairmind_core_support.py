@@ -149,13 +149,16 @@ PROVIDERS_CONFTEST = textwrap.dedent(
 
         def target(self):
             s = self.settings
-            return f"project={{s.project}} uri={{s.mlflow_uri}} mode={{s.wandb_mode}} timeout={{s.timeout:g}}"
+            return (
+                f"project={{s.project}} uri={{s.mlflow_uri}} mode={{s.wandb_mode}} timeout={{s.timeout:g}} "
+                f"plots={{s.plots}}"
+            )
 
         def log(self, session, *, timeout):
             if self.behaviour == "raise":
                 raise RuntimeError("probe exploded")
             if self.behaviour == "hang":
-                time.sleep(4)
+                time.sleep(8)
                 return ProviderOutcome(ok=True)
             line = {{
                 "pid": os.getpid(),

@@ -267,7 +267,9 @@ def test_unavailable_source_gives_no_baseline_for_everything() -> None:
     result = baseline.compare(parse_gate("accuracy ~ 0.01"), "m", "accuracy", 0.9)
     assert result is not None and result.bound == NO_BASELINE and result.passed
     [notice] = baseline.notices()
-    assert notice.startswith("warning: no baseline (no --fairmind-baseline given) for 1 metric(s): m: accuracy")
+    assert notice.startswith(
+        "warning: no baseline (no --fairmind-baseline given) for 1 metric(s): m: accuracy"
+    )
 
 
 def test_unknown_direction_is_not_guessed() -> None:
@@ -341,7 +343,9 @@ def _save(folder: Path, session: SessionResult) -> Path:
 
 
 def test_file_source(tmp_path: Path) -> None:
-    session = _session("s1", "2025-01-01T00:00:00+00:00", m=ModelResult("m", metrics={EOD: 0.1, "x": math.nan}))
+    session = _session(
+        "s1", "2025-01-01T00:00:00+00:00", m=ModelResult("m", metrics={EOD: 0.1, "x": math.nan})
+    )
     path = tmp_path / "base.json"
     path.write_text(report.dumps(session), encoding="utf-8")
     baseline = load_baseline("base.json", project="other", history_folder=tmp_path, workdir=str(tmp_path))
@@ -355,7 +359,7 @@ def test_check_source(tmp_path: Path) -> None:
     check_source("last")
     check_source("does-not-exist-yet.json", workdir=str(tmp_path))  # first run: fine
     (tmp_path / "bad.json").write_text("<html>404</html>", encoding="utf-8")
-    with pytest.raises(BaselineError, match="bad.json: not a readable pytest-fairmind report"):
+    with pytest.raises(BaselineError, match=r"bad\.json: not a readable pytest-fairmind report"):
         check_source("bad.json", workdir=str(tmp_path))
     (tmp_path / "other.json").write_text(json.dumps({"schema": "x"}), encoding="utf-8")
     with pytest.raises(BaselineError, match="not a readable pytest-fairmind report"):
@@ -367,8 +371,8 @@ def test_check_source(tmp_path: Path) -> None:
 def test_last_source_takes_each_metrics_newest_usable_value(tmp_path: Path) -> None:
     folder = tmp_path / ".fairmind"
     # oldest: both metrics of m; model z
-    _save(folder, _session("s1", "2025-01-01T00:00:01+00:00",
-                           m=ModelResult("m", metrics={EOD: 0.10, DPR: 0.9}), z=ModelResult("z", metrics={EOD: 0.5})))  # fmt: skip
+    s1 = ModelResult("m", metrics={EOD: 0.10, DPR: 0.9})
+    _save(folder, _session("s1", "2025-01-01T00:00:01+00:00", m=s1, z=ModelResult("z", metrics={EOD: 0.5})))
     # a run of a few tests: only one metric, NaN
     _save(folder, _session("s2", "2025-01-01T00:00:02+00:00", m=ModelResult("m", metrics={DPR: math.nan})))
     # another project: ignored
@@ -409,7 +413,9 @@ def test_last_source_keeps_a_nan_when_nothing_finite_is_known(tmp_path: Path) ->
 def test_no_failed_no_baseline_results_are_skipped_under_strict(tmp_path: Path) -> None:
     """A strict first run fails its rules with "no baseline": its values still become the baseline."""
     folder = tmp_path / ".fairmind"
-    first = ModelResult("m", metrics={EOD: 0.1}, gates=[GateResult("eq* ~ 0.02", EOD, 0.1, NO_BASELINE, False)])
+    first = ModelResult(
+        "m", metrics={EOD: 0.1}, gates=[GateResult("eq* ~ 0.02", EOD, 0.1, NO_BASELINE, False)]
+    )
     _save(folder, _session("s1", "2025-01-01T00:00:01+00:00", m=first))
     assert load_baseline("last", project="p", history_folder=folder).models == {"m": {EOD: 0.1}}
 
@@ -432,7 +438,9 @@ def test_last_source_with_no_history(tmp_path: Path) -> None:
 
 
 def test_no_source() -> None:
-    baseline = load_baseline(None, project="p", history_folder=Path("x"), no_source_reason="no --baseline given")
+    baseline = load_baseline(
+        None, project="p", history_folder=Path("x"), no_source_reason="no --baseline given"
+    )
     assert not baseline.available and baseline.reason == "no --baseline given"
 
 
@@ -507,5 +515,9 @@ def test_report_fields_of_regression_gates() -> None:
     assert gates["sex/new_difference"]["baseline"] is None and gates["sex/new_difference"]["change"] is None
     [nan_gate] = doc["models"]["b"]["gates"]
     assert nan_gate["value"] is None and nan_gate["change"] is None and nan_gate["baseline"] == 0.0
-    plain = json.loads(report.dumps(_session("s", "x", m=ModelResult("m", gates=[GateResult("x<=1", "x", 0.5, "<= 1", True)]))))
+    plain = json.loads(
+        report.dumps(
+            _session("s", "x", m=ModelResult("m", gates=[GateResult("x<=1", "x", 0.5, "<= 1", True)]))
+        )
+    )
     assert set(plain["models"]["m"]["gates"][0]) == {"expr", "key", "value", "bound", "passed"}

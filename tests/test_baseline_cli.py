@@ -25,7 +25,10 @@ FAIRMIND = Path(sys.executable).with_name("fairmind")
 def session(sid: str, started: str, metrics: dict[str, float], *, gates: list[GateResult] | None = None,
             project: str = "p", model: str = "credit") -> SessionResult:  # fmt: skip
     return SessionResult(
-        id=sid, project=project, started=started, models={model: ModelResult(model, metrics=metrics, gates=gates or [])}
+        id=sid,
+        project=project,
+        started=started,
+        models={model: ModelResult(model, metrics=metrics, gates=gates or [])},
     )
 
 
@@ -38,9 +41,18 @@ def write(path: Path, s: SessionResult) -> Path:
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """base.json (EOD 0.1, DPR 0.9), worse.json (EOD 0.3), better.json (EOD 0.05) in the cwd."""
     monkeypatch.chdir(tmp_path)
-    write(tmp_path / "base.json", session("b", "2025-01-01T00:00:00+00:00", {EOD: 0.1, DPR: 0.9, "sex/gap": 0.0}))
-    write(tmp_path / "worse.json", session("w", "2025-01-02T00:00:00+00:00", {EOD: 0.3, DPR: 0.9, "sex/gap": 0.2}))
-    write(tmp_path / "better.json", session("g", "2025-01-02T00:00:00+00:00", {EOD: 0.05, DPR: 0.95, "sex/gap": 0.0}))
+    write(
+        tmp_path / "base.json",
+        session("b", "2025-01-01T00:00:00+00:00", {EOD: 0.1, DPR: 0.9, "sex/gap": 0.0}),
+    )
+    write(
+        tmp_path / "worse.json",
+        session("w", "2025-01-02T00:00:00+00:00", {EOD: 0.3, DPR: 0.9, "sex/gap": 0.2}),
+    )
+    write(
+        tmp_path / "better.json",
+        session("g", "2025-01-02T00:00:00+00:00", {EOD: 0.05, DPR: 0.95, "sex/gap": 0.0}),
+    )
     return tmp_path
 
 
@@ -52,15 +64,29 @@ def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
 
 def test_console_script_exit_codes_and_table(files: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(FAIRMIND), "check", *args], capture_output=True, text=True, cwd=files, timeout=60)
+        return subprocess.run(
+            [str(FAIRMIND), "check", *args], capture_output=True, text=True, cwd=files, timeout=60
+        )
 
     worse = run("worse.json", "--baseline", "base.json", "--gate", "equalized_odds_difference ~ 0.05")
     assert worse.returncode == 1, worse.stderr
     lines = worse.stdout.splitlines()
     header = lines.index(next(line for line in lines if line.startswith("model   metric")))
     assert lines[header].split() == ["model", "metric", "baseline", "current", "change", "limit", "result"]
-    assert lines[header + 1].split() == ["credit", EOD, "0.1", "0.3", "+0.2", "(+200.0%)", "<=", "0.15", "WORSE"]
-    assert any(line.startswith(f"gate FAILED: credit: {EOD} = 0.3, bound <= 0.15 (baseline 0.1") for line in lines)
+    assert lines[header + 1].split() == [
+        "credit",
+        EOD,
+        "0.1",
+        "0.3",
+        "+0.2",
+        "(+200.0%)",
+        "<=",
+        "0.15",
+        "WORSE",
+    ]
+    assert any(
+        line.startswith(f"gate FAILED: credit: {EOD} = 0.3, bound <= 0.15 (baseline 0.1") for line in lines
+    )
 
     better = run("better.json", "--baseline", "base.json", "--gate", "equalized_odds_difference ~ 0.05")
     assert better.returncode == 0, better.stdout
@@ -82,12 +108,16 @@ def test_console_script_exit_codes_and_table(files: Path) -> None:
         ("credit:* ~ 0.5", 0),  # gap has no known direction: not applied, not a failure
     ],
 )
-def test_exit_code_follows_the_rules(files: Path, capsys: pytest.CaptureFixture[str], rule: str, code: int) -> None:
+def test_exit_code_follows_the_rules(
+    files: Path, capsys: pytest.CaptureFixture[str], rule: str, code: int
+) -> None:
     assert check(capsys, "worse.json", "--baseline", "base.json", "--gate", rule)[0] == code
 
 
 @pytest.mark.parametrize(("strict", "code"), [(False, 0), (True, 1)])
-def test_missing_baseline_file(files: Path, capsys: pytest.CaptureFixture[str], strict: bool, code: int) -> None:
+def test_missing_baseline_file(
+    files: Path, capsys: pytest.CaptureFixture[str], strict: bool, code: int
+) -> None:
     args = ["worse.json", "--baseline", "main.json", "--gate", "*_difference ~ 0.05"]
     result, out, _ = check(capsys, *args, *(["--strict"] if strict else []))
     assert result == code
@@ -124,18 +154,28 @@ def test_nan_current_value_fails(files: Path, capsys: pytest.CaptureFixture[str]
         (["nope.json", "--gate", "x ~ 1"], "nope.json: no such file"),
         (["worse.json", "--gate", "x ~ abc"], "'abc' is not a tolerance"),
         (["worse.json", "--gate", "x ~"], "the tolerance is missing"),
-        (["worse.json", "--baseline", "junk.txt", "--gate", "x ~ 1"], "junk.txt: not a readable pytest-fairmind report"),
+        (
+            ["worse.json", "--baseline", "junk.txt", "--gate", "x ~ 1"],
+            "junk.txt: not a readable pytest-fairmind report",
+        ),
         (["junk.txt", "--gate", "x ~ 1"], "junk.txt: cannot read the session"),
-        (["worse.json", "--baseline", "base.json", "--gate", "x ~ 1", "--timeout", "0"], "--timeout must be > 0"),
+        (
+            ["worse.json", "--baseline", "base.json", "--gate", "x ~ 1", "--timeout", "0"],
+            "--timeout must be > 0",
+        ),
     ],
 )
-def test_usage_errors_exit_2(files: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+def test_usage_errors_exit_2(
+    files: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     (files / "junk.txt").write_text("not json", encoding="utf-8")
     code, _, err = check(capsys, *args)
     assert code == 2 and message in err
 
 
-def test_a_folder_of_several_sessions_is_a_usage_error(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_folder_of_several_sessions_is_a_usage_error(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     history.save(files / "h", session("a", "2025-01-01T00:00:00+00:00", {EOD: 0.1}))
     history.save(files / "h", session("b", "2025-01-02T00:00:00+00:00", {EOD: 0.1}))
     code, _, err = check(capsys, str(files / "h" / "sessions"), "--gate", "eq* ~ 1")
@@ -149,7 +189,9 @@ def test_rules_without_baseline_source(files: Path, capsys: pytest.CaptureFixtur
 
 
 def test_baseline_without_rules(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = check(capsys, "worse.json", "--baseline", "base.json", "--gate", "accuracy <= 1", "--strict")
+    code, out, _ = check(
+        capsys, "worse.json", "--baseline", "base.json", "--gate", "accuracy <= 1", "--strict"
+    )
     assert code == 1  # the plain gate matches nothing: strict
     assert "baseline 'base.json' given but no regression rule uses it" in out
 
@@ -187,7 +229,9 @@ def test_the_sessions_own_rules_and_directions(pytester: pytest.Pytester) -> Non
     assert pytester.runpytest("-p", "no:cacheprovider", "--fairmind-json=base.json").ret == 0
     (pytester.path / "gap.json").write_text("0.25", encoding="utf-8")
     rules = ["--fairmind-gate=gap ~ 0.1", "--fairmind-gate=equalized_odds_difference ~ 0"]
-    result = pytester.runpytest("-p", "no:cacheprovider", "--fairmind-baseline=base.json", *rules, "--fairmind-json=r.json")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--fairmind-baseline=base.json", *rules, "--fairmind-json=r.json"
+    )
     assert result.ret == 1
     pytest_table = [line for line in result.stdout.lines if line.startswith("credit  sex/")]
 

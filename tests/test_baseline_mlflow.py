@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -13,12 +14,13 @@ from typing import Any
 
 import pytest
 from fairmind_core_support import clean_env, load_report  # noqa: F401  (clean_env: autouse)
-from fixtures_mlflow import free_port, runs_of
+from fixtures_mlflow import free_port
 
 from pytest_fairmind.report import dumps
 from pytest_fairmind.result import ModelResult, SessionResult
 
-pytest.importorskip("mlflow")
+if importlib.util.find_spec("mlflow") is None:  # not imported here: in-process pytester runs and
+    pytest.skip("mlflow is not installed", allow_module_level=True)  # C extensions do not mix
 
 FAIRMIND = [str(Path(sys.executable).with_name("fairmind"))]
 KEY = "sex/equalized_odds_difference"
@@ -73,6 +75,27 @@ def row(result: pytest.RunResult, model: str = "credit") -> list[str]:
     raise AssertionError(result.stdout.str())
 
 
+VERDICTS = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from mlflow import MlflowClient
+client = MlflowClient(tracking_uri=sys.argv[1])
+exp = client.get_experiment_by_name(sys.argv[2])
+runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+print(json.dumps([[r.data.tags["fairmind.model"], r.data.tags["fairmind.verdict"]] for r in runs]))
+"""
+
+
+def verdicts(uri: str) -> list[list[str]]:
+    """(model, verdict) of the runs in the experiment, oldest first (asked from a child process)."""
+    done = subprocess.run(
+        [sys.executable, "-c", VERDICTS, uri, PROJECT], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    found: list[list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
 def logged(pytester: pytest.Pytester, uri: str) -> dict[str, Any]:
     doc = load_report(pytester.path / "report.json")
     assert doc["providers"]["mlflow"]["ok"], doc["providers"]
@@ -90,21 +113,21 @@ def test_mlflow_baseline_catches_a_worsened_model(pytester: pytest.Pytester, xdi
     )
     logged(pytester, uri)
 
-    set_values(pytester, credit={"equalized_odds_difference": 0.3}, newcomer={"equalized_odds_difference": 0.2})
+    set_values(
+        pytester, credit={"equalized_odds_difference": 0.3}, newcomer={"equalized_odds_difference": 0.2}
+    )
     second = run(pytester, uri, xdist=xdist)
     assert second.ret == 1, second.stdout.str()
     assert row(second)[2:5] == ["0.1", "0.3", "+0.2 (+200.0%)"] and row(second)[-1] == "WORSE"
     assert row(second, "newcomer")[2] == "no baseline"
-    second.stdout.fnmatch_lines(["*newcomer: sex/equalized_odds_difference (new model: not in the baseline)*"])
+    second.stdout.fnmatch_lines(
+        ["*newcomer: sex/equalized_odds_difference (new model: not in the baseline)*"]
+    )
     doc = logged(pytester, uri)
     gate = next(g for g in doc["models"]["credit"]["gates"] if g["key"] == KEY)
     assert (gate["baseline"], gate["value"], gate["passed"]) == (0.1, 0.3, False)
     # the regressed run was logged anyway (SPEC section 5), with its verdict
-    runs = runs_of(uri, PROJECT)
-    assert [r.data.tags["fairmind.verdict"] for r in runs if r.data.tags["fairmind.model"] == "credit"] == [
-        "pass",
-        "fail",
-    ]
+    assert [v for m, v in verdicts(uri) if m == "credit"] == ["pass", "fail"]
 
 
 def test_mlflow_baseline_rerun_and_check(pytester: pytest.Pytester) -> None:
@@ -130,10 +153,8 @@ def test_mlflow_baseline_rerun_and_check(pytester: pytest.Pytester) -> None:
     rows = [re.split(r"\s{2,}", line.strip()) for line in done.stdout.splitlines()]
     assert [r[2:4] for r in rows if r[:2] == ["credit", KEY]] == [["0.1", "0.3"]]
     # the metrics that did not regress come from the newest run
-    done = subprocess.run(
-        [*FAIRMIND, "check", "report.json", "--baseline", "mlflow", "--mlflow-uri", uri, "--gate", "accuracy ~ 0"],
-        capture_output=True, text=True, cwd=pytester.path, timeout=120,
-    )  # fmt: skip
+    args = ["check", "report.json", "--baseline", "mlflow", "--mlflow-uri", uri, "--gate", "accuracy ~ 0"]
+    done = subprocess.run([*FAIRMIND, *args], capture_output=True, text=True, cwd=pytester.path, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"credit\s+sex/accuracy\s+0\.95\s+0\.95\s", done.stdout), done.stdout
 
@@ -152,7 +173,9 @@ def test_mlflow_unreachable_is_a_missing_baseline(pytester: pytest.Pytester, str
         *(["--fairmind-strict"] if strict else []),
     )  # fmt: skip
     assert result.ret == (1 if strict else 0), result.stdout.str()
-    result.stdout.fnmatch_lines(["warning: no baseline (mlflow: MLflow did not answer: *) for 1 metric(s): credit: *"])
+    result.stdout.fnmatch_lines(
+        ["warning: no baseline (mlflow: MLflow did not answer: *) for 1 metric(s): credit: *"]
+    )
     assert row(result)[2] == "no baseline"
 
 
@@ -162,7 +185,17 @@ def test_check_mlflow_baseline_without_a_store(tmp_path: Path) -> None:
     report = tmp_path / "r.json"
     report.write_text(dumps(session), encoding="utf-8")
     uri = f"sqlite:///{tmp_path / 'empty.db'}"
-    args = [*FAIRMIND, "check", str(report), "--baseline", "mlflow", "--mlflow-uri", uri, "--gate", "*_difference ~ 0"]
+    args = [
+        *FAIRMIND,
+        "check",
+        str(report),
+        "--baseline",
+        "mlflow",
+        "--mlflow-uri",
+        uri,
+        "--gate",
+        "*_difference ~ 0",
+    ]
     done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"no finished run in the MLflow experiment '{PROJECT}': first run?" in done.stdout

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_fairmind.metrics  # noqa: F401  (loaded once here: in-process runs must not re-import numpy)
 from fairmind_core_support import clean_env, load_report, usage_error  # noqa: F401  (clean_env: autouse)
+
+import pytest_fairmind.metrics  # noqa: F401  (loaded once here: in-process runs must not re-import numpy)
 
 EOD = "sex/equalized_odds_difference"
 DPR = "sex/demographic_parity_ratio"
@@ -25,7 +26,7 @@ ACC = "sex/accuracy"
 #: The project under test: model "credit" (and whichever models ``model.json`` lists) assessed on
 #: a toy data set where ``flips`` predictions of group b are wrong (2 -> EOD 0.1, 6 -> EOD 0.3),
 #: plus custom metrics recorded as given. Several tests per model, so xdist splits them.
-INNER = '''
+INNER = """
 import json
 import math
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_custom(fairmind, model):
 
 def test_unrelated():
     pass
-'''
+"""
 
 
 def write_project(pytester: pytest.Pytester, ini: str = "") -> None:
@@ -100,7 +101,7 @@ def regression_table(result: pytest.RunResult) -> dict[tuple[str, str], dict[str
         cells = re.split(r"\s{2,}", line.strip())
         if len(cells) != len(header):
             break
-        row = dict(zip(header, cells))
+        row = dict(zip(header, cells, strict=True))
         rows[(row["model"], row["metric"])] = row
     return rows
 
@@ -109,7 +110,10 @@ def gates_of(doc: dict[str, Any], model: str = "credit") -> dict[str, dict[str, 
     return {g["key"]: g for g in doc["models"][model]["gates"] if "~" in g["expr"]}
 
 
-RULES = ("--fairmind-gate=equalized_odds_difference ~ 0.1", "--fairmind-gate=credit:demographic_parity_ratio ~ 10%")
+RULES = (
+    "--fairmind-gate=equalized_odds_difference ~ 0.1",
+    "--fairmind-gate=credit:demographic_parity_ratio ~ 10%",
+)
 
 
 # --- a worsened model fails, serial and under xdist, with each local source ----------------------
@@ -124,7 +128,9 @@ def test_file_baseline_catches_a_worsened_model(pytester: pytest.Pytester, xdist
     assert report(pytester, "base.json")["models"]["credit"]["metrics"][EOD] == pytest.approx(0.1)
 
     set_model(pytester, 6)  # the "improved" model: EOD 0.1 -> 0.3
-    second = run(pytester, *RULES, "--fairmind-baseline=base.json", "--fairmind-json=report.json", xdist=xdist)
+    second = run(
+        pytester, *RULES, "--fairmind-baseline=base.json", "--fairmind-json=report.json", xdist=xdist
+    )
     assert second.ret == 1, second.stdout.str()
     second.assert_outcomes(passed=3)  # every test passed: the gate failed the session
     table = regression_table(second)
@@ -168,7 +174,9 @@ def test_last_baseline_catches_a_worsened_model_and_rerunning_does_not_hide_it(
     first = run(pytester, xdist=xdist)
     assert first.ret == 0, first.stdout.str()
     assert regression_table(first)[("credit", EOD)]["baseline"] == "no baseline"
-    first.stdout.fnmatch_lines(["warning: no baseline (no earlier session of project 'fairmind' in *first run?)*"])
+    first.stdout.fnmatch_lines(
+        ["warning: no baseline (no earlier session of project 'fairmind' in *first run?)*"]
+    )
 
     set_model(pytester, 6)
     second = run(pytester, "--fairmind-json=report.json", xdist=xdist)
@@ -202,7 +210,9 @@ def test_last_baseline_only_uses_sessions_of_the_same_project(pytester: pytest.P
     assert regression_table(result)[("credit", EOD)]["baseline"] == "0.1"
 
 
-def test_baseline_from_env_and_marker_rules(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_baseline_from_env_and_marker_rules(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """FAIRMIND_BASELINE and a rule carried by a marker (applies to the marker's model)."""
     write_project(pytester)
     pytester.makepyfile(
@@ -234,7 +244,11 @@ def test_new_model_and_new_metric_have_no_baseline(pytester: pytest.Pytester, st
     set_model(pytester, 2)
     assert run(pytester, "--fairmind-json=base.json").ret == 0
     set_model(pytester, {"credit": 2, "newcomer": 2}, custom={"credit": {"calibration_gap": 0.2}})
-    args = ["--fairmind-baseline=base.json", "--fairmind-json=report.json", "--fairmind-gate=*_difference ~ 0.05"]
+    args = [
+        "--fairmind-baseline=base.json",
+        "--fairmind-json=report.json",
+        "--fairmind-gate=*_difference ~ 0.05",
+    ]
     args.append("--fairmind-gate=calibration_gap ~ 0.01")
     result = run(pytester, *args, *(["--fairmind-strict"] if strict else []), xdist=True)
     table = regression_table(result)
@@ -270,7 +284,9 @@ def test_first_run_has_no_baseline(pytester: pytest.Pytester, strict: bool) -> N
     args = ["--fairmind-baseline=main-report.json", RULES[0], "--fairmind-json=report.json"]
     result = run(pytester, *args, *(["--fairmind-strict"] if strict else []))
     assert result.ret == (1 if strict else 0), result.stdout.str()
-    result.stdout.fnmatch_lines(["warning: no baseline (main-report.json: no such file) for 1 metric(s): credit: *"])
+    result.stdout.fnmatch_lines(
+        ["warning: no baseline (main-report.json: no such file) for 1 metric(s): credit: *"]
+    )
     gate = gates_of(report(pytester))[EOD]
     assert gate["bound"] == "no baseline" and gate["passed"] is not strict
     assert report(pytester)["notices"]  # the warning is in the report too
@@ -303,14 +319,19 @@ def test_unknown_direction_is_reported_not_guessed(pytester: pytest.Pytester, st
     set_model(pytester, 2, custom={"credit": {"calibration_gap": 0.1}})
     assert run(pytester, "--fairmind-json=base.json").ret == 0
     set_model(pytester, 2, custom={"credit": {"calibration_gap": 0.9}})
-    args = ["--fairmind-baseline=base.json", "--fairmind-gate=calibration_gap ~ 0.01", "--fairmind-json=report.json"]
+    args = [
+        "--fairmind-baseline=base.json",
+        "--fairmind-gate=calibration_gap ~ 0.01",
+        "--fairmind-json=report.json",
+    ]
     result = run(pytester, *args, *(["--fairmind-strict"] if strict else []))
     assert result.ret == (1 if strict else 0), result.stdout.str()
     result.stdout.fnmatch_lines(
         [
             "gate not evaluated (no metric of known direction matched): calibration_gap ~ 0.01",
             "regression rule not applied to credit: sex/calibration_gap: direction unknown "
-            "[[]calibration_gap ~ 0.01[]]*; declare its direction with the ini option fairmind_lower_is_better*",
+            "[[]calibration_gap ~ 0.01[]]*; declare its direction with the ini option "
+            "fairmind_lower_is_better*",
         ]
     )
     doc = report(pytester)
@@ -328,7 +349,9 @@ def test_declared_direction_makes_the_rule_apply(pytester: pytest.Pytester, how:
             test_marker="""
             import pytest
 
-            @pytest.mark.fairmind(model="credit", lower_is_better="calibration_gap", higher_is_better=["auc*"])
+            @pytest.mark.fairmind(
+                model="credit", lower_is_better="calibration_gap", higher_is_better=["auc*"]
+            )
             def test_declares():
                 pass
             """
@@ -336,11 +359,18 @@ def test_declared_direction_makes_the_rule_apply(pytester: pytest.Pytester, how:
     set_model(pytester, 2, custom={"credit": {"calibration_gap": 0.1, "auc": 0.8}})
     assert run(pytester, "--fairmind-json=base.json").ret == 0
     set_model(pytester, 2, custom={"credit": {"calibration_gap": 0.2, "auc": 0.9}})
-    args = ["--fairmind-baseline=base.json", "--fairmind-gate=calibration_gap ~ 0.05", "--fairmind-gate=auc ~ 0"]
+    args = [
+        "--fairmind-baseline=base.json",
+        "--fairmind-gate=calibration_gap ~ 0.05",
+        "--fairmind-gate=auc ~ 0",
+    ]
     result = run(pytester, *args, "--fairmind-json=report.json", "--fairmind-strict", xdist=xdist)
     assert result.ret == 1, result.stdout.str()
     gates = gates_of(report(pytester))
-    assert gates["sex/calibration_gap"]["passed"] is False and gates["sex/calibration_gap"]["direction"] == "lower"
+    assert (
+        gates["sex/calibration_gap"]["passed"] is False
+        and gates["sex/calibration_gap"]["direction"] == "lower"
+    )
     assert gates["sex/auc"]["passed"] is True and gates["sex/auc"]["direction"] == "higher"
     assert report(pytester)["gates_not_evaluated"] == []
     assert "direction unknown" not in result.stdout.str()
@@ -368,7 +398,11 @@ def test_relative_tolerance_with_a_zero_baseline(pytester: pytest.Pytester) -> N
     write_project(pytester, "fairmind_lower_is_better = gap\n")
     set_model(pytester, 0, custom={"credit": {"gap": 0.0}})  # flips 0: EOD is 0 too
     assert run(pytester, "--fairmind-json=base.json").ret == 0
-    rules = ["--fairmind-baseline=base.json", "--fairmind-gate=gap ~ 50%", "--fairmind-gate=*_difference ~ 50%"]
+    rules = [
+        "--fairmind-baseline=base.json",
+        "--fairmind-gate=gap ~ 50%",
+        "--fairmind-gate=*_difference ~ 50%",
+    ]
 
     same = run(pytester, *rules)
     assert same.ret == 0, same.stdout.str()
@@ -378,7 +412,11 @@ def test_relative_tolerance_with_a_zero_baseline(pytester: pytest.Pytester) -> N
     worse = run(pytester, *rules, "--fairmind-json=report.json")
     assert worse.ret == 1
     row = regression_table(worse)[("credit", "sex/gap")]
-    assert (row["baseline"], row["change"], row["result"]) == ("0", "+0.001", "WORSE")  # no relative change of 0
+    assert (row["baseline"], row["change"], row["result"]) == (
+        "0",
+        "+0.001",
+        "WORSE",
+    )  # no relative change of 0
     assert regression_table(worse)[("credit", EOD)]["result"] == "ok"
 
 
@@ -387,7 +425,9 @@ def test_nan_current_value_fails_and_nan_baseline_is_no_baseline(pytester: pytes
     set_model(pytester, 2, custom={"credit": {"gap_a": 0.1, "gap_b": math.nan}})
     assert run(pytester, "--fairmind-json=base.json").ret == 0
     set_model(pytester, 2, custom={"credit": {"gap_a": math.nan, "gap_b": 0.1}})
-    result = run(pytester, "--fairmind-baseline=base.json", "--fairmind-gate=gap* ~ 1", "--fairmind-json=report.json")
+    result = run(
+        pytester, "--fairmind-baseline=base.json", "--fairmind-gate=gap* ~ 1", "--fairmind-json=report.json"
+    )
     assert result.ret == 1
     table = regression_table(result)
     assert table[("credit", "sex/gap_a")] == {
@@ -413,7 +453,9 @@ def test_gate_action_warn_reports_without_failing(pytester: pytest.Pytester, xdi
     set_model(pytester, 2)
     assert run(pytester, "--fairmind-json=base.json").ret == 0
     set_model(pytester, 6)
-    result = run(pytester, "--fairmind-baseline=base.json", RULES[0], "--fairmind-json=report.json", xdist=xdist)
+    result = run(
+        pytester, "--fairmind-baseline=base.json", RULES[0], "--fairmind-json=report.json", xdist=xdist
+    )
     assert result.ret == 0, result.stdout.str()
     assert regression_table(result)[("credit", EOD)]["result"] == "WORSE"
     result.stdout.fnmatch_lines([f"gate failed (warn only): credit: {EOD} = 0.3, bound <= 0.2 *"])

@@ -287,3 +287,60 @@ def test_fairmind_warning_is_a_pytest_warning() -> None:
 def test_crashed_worker_report_is_failed() -> None:
     """xdist reports the test a crashed worker was running with ``when="???"``; pytest says failed."""
     assert outcome_word("???", "failed", False, None) == "failed"
+
+
+RERUN_CONFTEST = """
+    import pytest
+    from _pytest.runner import runtestprotocol
+
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(item, nextitem):
+        # what pytest-rerunfailures does: a failed attempt is logged as "rerun", then the test runs again
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        for attempt in range(3):
+            item.attempt = attempt
+            reports = runtestprotocol(item, nextitem=nextitem, log=False)
+            failed = any(r.failed for r in reports)
+            for report in reports:
+                if failed and attempt < 2 and report.failed:
+                    report.outcome = "rerun"
+                    item.ihook.pytest_runtest_logreport(report=report)
+                elif not failed or attempt == 2:
+                    item.ihook.pytest_runtest_logreport(report=report)
+            if not failed:
+                break
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+"""
+
+
+@pytest.mark.parametrize("xdist", [["-p", "no:xdist"], ["-n", "2"]], ids=["serial", "xdist"])
+def test_reruns_last_attempt_wins_silently(pytester: pytest.Pytester, xdist: list[str]) -> None:
+    pytester.makeconftest(RERUN_CONFTEST)
+    pytester.makepyfile(
+        """
+        def test_flaky(fairmind, request):
+            attempt = request.node.attempt
+            fairmind.record({"ratio": 0.5 + attempt / 10, f"attempt{attempt}": 1.0}, model="m")
+            assert attempt == 1, "flaky"
+
+        def test_always_fails(fairmind, request):
+            fairmind.record({"bad": float(request.node.attempt)}, model="n")
+            assert False
+        """
+    )
+    result, doc = run_with_report(pytester, "-W", "error::pytest_fairmind.FairmindWarning", *xdist)
+    assert result.parseoutcomes().get("passed") == 1
+    assert result.parseoutcomes().get("failed") == 1
+    m = doc["models"]["m"]
+    assert m["metrics"] == {"ratio": 0.6, "attempt0": 1.0, "attempt1": 1.0}
+    assert m["collisions"] == []
+    assert m["tests"] == [
+        {"nodeid": "test_reruns_last_attempt_wins_silently.py::test_flaky", "outcome": "passed"}
+    ]
+    assert m["verdict"] == "pass"
+    n = doc["models"]["n"]
+    assert n["metrics"] == {"bad": 2.0} and n["collisions"] == []
+    assert n["tests"][0]["outcome"] == "failed"
+    assert "FairmindWarning" not in result.stdout.str()

@@ -585,3 +585,25 @@ def test_gate_failure_with_precise_bound(pytester: pytest.Pytester) -> None:
     value_text = line.split(" = ")[1].split(",")[0]
     assert float(value_text) < 0.8, line
     assert gate_results(doc, "m")[0]["value"] == 0.79995
+
+
+@pytest.mark.parametrize(
+    ("value", "expr", "shown"),
+    [
+        (0.30000000000000004, "r<=0.2", "0.3"),  # short when rounding cannot mislead
+        (0.79995, "r>=0.8", "0.79995"),  # never rounded onto the bound
+        (0.7999999761581421, "r>=0.8", "0.79999998"),  # a float32 value
+        (1.2000001, "0.8<=r<=1.2", "1.2000001"),
+        (math.nan, "r>=0.8", "nan"),
+    ],
+)
+def test_failure_line_value_text(value: float, expr: str, shown: str) -> None:
+    from pytest_fairmind.result import SessionResult
+    from pytest_fairmind.summary import markdown, verdict_lines
+
+    models = {"m": _model("m", r=value)}
+    evaluate([parse_gate(expr)], models)
+    session = SessionResult(id="s", project="p", started="2024-01-01T00:00:00+00:00", models=models)
+    line = next(line for line in verdict_lines(session) if line.startswith("gate FAILED"))
+    assert line.startswith(f"gate FAILED: m: r = {shown}, bound ")
+    assert f"= {shown}, bound" in markdown(session)

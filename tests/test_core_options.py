@@ -42,7 +42,29 @@ def _header(result: pytest.RunResult) -> str:
     return lines[0]
 
 
-# --- section 1: registration -----------------------------------------------------------------
+# --- section 1: package and registration ----------------------------------------------------
+
+
+def test_distribution_metadata() -> None:
+    from importlib.metadata import metadata, requires
+
+    meta = metadata("pytest-fairmind")
+    assert meta["Name"] == "pytest-fairmind"
+    assert meta["Requires-Python"] == ">=3.10"
+    assert {"mlflow", "wandb", "plot", "all", "test"} <= set(meta.get_all("Provides-Extra") or [])
+    core = [r for r in requires("pytest-fairmind") or [] if "extra ==" not in r]
+    assert any(r.replace(" ", "").startswith("pytest>=8") for r in core), core
+    for heavy in ("mlflow", "wandb", "pandas", "matplotlib", "scikit-learn", "sklearn"):
+        assert not any(r.startswith(heavy) for r in core), core
+
+
+def test_repository_layout() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name in ("pytest_fairmind", "tests", "examples", "pyproject.toml", "README.md", "tox.ini"):
+        assert (root / name).exists(), name
+    assert (root / "pytest_fairmind" / "report.schema.json").is_file()
 
 
 def test_entry_point_is_named_fairmind() -> None:
@@ -93,6 +115,22 @@ def test_import_does_not_load_heavy_libraries() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_recording_plain_values_does_not_import_numpy(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_rec(fairmind):
+            fairmind.record({"acc": 0.9, "scores": [0.1, 0.2]}, model="m", params={"p": "x"})
+            assert "numpy" not in sys.modules
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:xdist", "--fairmind-gate=acc>=0.5"
+    )
+    result.assert_outcomes(passed=1)
 
 
 def test_options_in_help_under_fairmind_group(pytester: pytest.Pytester) -> None:
@@ -204,7 +242,10 @@ def test_ini_twins_read_from_every_config_file(pytester: pytest.Pytester, kind: 
     # gate_action=warn: the failing accuracy gate does not change the exit code
     assert result.ret == 0, result.stdout.str()
     header = _header(result)
-    assert "probe (project=proj-from-ini uri=sqlite:///from-ini.db mode=disabled timeout=7)" in header
+    assert (
+        "probe (project=proj-from-ini uri=sqlite:///from-ini.db mode=disabled timeout=7 plots=False)"
+        in header
+    )
     assert "gates: 2 configured" in header
     result.stdout.fnmatch_lines(["*gate failed (warn only): m: accuracy = 0.8*"])
     from fairmind_core_support import history_entries, load_report
@@ -274,7 +315,7 @@ def test_gate_action_twin_and_cli_precedence(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"FAIRMIND_PROVIDER": "probe"}, "probe (project=fairmind uri=None mode=None timeout=30)"),
+        ({"FAIRMIND_PROVIDER": "probe"}, "probe (project=fairmind uri=None mode=None timeout=30 plots=True)"),
         ({"FAIRMIND_PROVIDER": "probe", "FAIRMIND_PROJECT": "envproj"}, "probe (project=envproj "),
         ({"FAIRMIND_PROVIDER": "probe", "MLFLOW_TRACKING_URI": "sqlite:///env.db"}, "uri=sqlite:///env.db "),
         ({"FAIRMIND_PROVIDER": "probe", "WANDB_MODE": "offline"}, "mode=offline "),

@@ -528,3 +528,57 @@ def test_assess_records_scoped_metrics_and_groups(pytester: pytest.Pytester) -> 
         assert len(rows) == 2
         assert {row["count"] for row in rows} == {4}
     assert not [k for k in model["metrics"] if "/" not in k]
+
+
+def test_record_and_assess_signatures_match_the_spec() -> None:
+    import inspect
+
+    record = inspect.signature(Fairmind.record)
+    assert [(p.name, p.kind, p.default) for p in list(record.parameters.values())[1:]] == [
+        ("metrics", inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty),
+        ("model", inspect.Parameter.KEYWORD_ONLY, None),
+        ("scope", inspect.Parameter.KEYWORD_ONLY, None),
+        ("params", inspect.Parameter.KEYWORD_ONLY, None),
+        ("tags", inspect.Parameter.KEYWORD_ONLY, None),
+    ]
+    assess = inspect.signature(Fairmind.assess)
+    params = list(assess.parameters.values())[1:]
+    assert [(p.name, p.kind) for p in params[:2]] == [
+        ("y_true", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        ("y_pred", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    ]
+    assert {p.name: p.default for p in params[2:]} == {
+        "sensitive_features": inspect.Parameter.empty,
+        "model": None,
+        "scope": None,
+        "sample_weight": None,
+        "pos_label": 1,
+        "n_boot": None,
+        "ci": 0.95,
+        "random_state": 0,
+        "min_group_size": None,
+    }
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[2:])
+
+
+def test_record_options_are_keyword_only(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_positional_model(fairmind):
+            with pytest.raises(TypeError):
+                fairmind.record({"a": 1}, "m")
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [{"a.b": 1, "a": {"b": 2}}, {"s": [1, 2], "s.mean": 5}, {0: 1.0, "0": 2.0}, {"a.b": "x", "a": {"b": 1}}],
+    ids=["dotted-vs-nested", "stat-vs-key", "int-vs-str", "param-vs-metric"],
+)
+def test_keys_that_flatten_to_the_same_name_are_rejected(metrics: dict[Any, Any]) -> None:
+    with pytest.raises(RecordError, match=r"recorded twice|both as a metric and as a param"):
+        make_record(metrics, model="m")

@@ -406,3 +406,22 @@ def test_no_github_summary_without_the_variable(pytester: pytest.Pytester) -> No
     pytester.makepyfile(RECORDING)
     assert pytester.runpytest().ret == 0
     assert not list(Path(pytester.path).glob("*.md"))
+
+
+def test_json_path_that_is_a_folder_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    from fairmind_core_support import usage_error
+
+    pytester.mkdir("reports")
+    pytester.makepyfile(RECORDING)
+    assert "--fairmind-json" in usage_error(pytester.runpytest("--fairmind-json=reports"))
+
+
+def test_unwritable_report_fails_the_session_with_a_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(RECORDING)
+    blocker = pytester.path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    result = pytester.runpytest("--fairmind-json=blocker/report.json")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 1
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["could not write the report blocker/report.json*"])

@@ -12,6 +12,7 @@ import dataclasses
 import http.server
 import json
 import math
+import os
 import pickle
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_wandb import WandbEnv, core_processes_for, wait_no_core
-from wandb_records import WandbRun, all_bytes, offline_run_dirs, read_runs
+from wandb_records import BLOCK_SIZE, WandbRun, all_bytes, offline_run_dirs, read_runs
 
 from pytest_fairmind.isolation import IsolatedProvider, outcome_from_dict
 from pytest_fairmind.providers.base import ProviderSettings
@@ -236,6 +237,13 @@ def test_group_table_columns_and_undefined_cells() -> None:
     assert data == [["F", "a", 3, None, None], ["M", "b", 4, 0.5, 1.0]]
 
 
+def test_empty_session_starts_nothing(wandb_env: WandbEnv) -> None:
+    session = make_session(0)
+    outcome = WandbProvider(ProviderSettings()).log(session, timeout=10)
+    assert outcome.ok and outcome.runs == {} and outcome.error is None
+    assert not wandb_env.root.exists()
+
+
 def test_invalid_project_fails_before_wandb_starts(wandb_env: WandbEnv) -> None:
     outcome = WandbProvider(ProviderSettings()).log(make_session(project="team/bias"), timeout=10)
     assert not outcome.ok
@@ -302,10 +310,17 @@ def test_offline_runs_through_isolation(wandb_env: WandbEnv) -> None:
 
 def test_plots_off_logs_tables_only(wandb_env: WandbEnv) -> None:
     session = make_session(1)
-    session.models["model-0"].metrics["sex/by_group"] = 1.0  # a metric owns that key: the table moves
+    model = session.models["model-0"]
+    model.metrics["sex/by_group"] = 1.0  # a metric owns that key: the table moves
+    # Enough metrics for records that span several 32 KiB blocks of the .wandb file.
+    model.metrics.update({f"bulk/metric_{i:04d}": i / 7 for i in range(3000)})
     outcome = isolated(wandb_env, plots=False).log(session, timeout=60)
     assert outcome.ok, outcome.error
     run = read_runs(str(wandb_env.wandb_dir))["model-0"]
+    assert os.path.getsize(next(Path(run.dir).glob("run-*.wandb"))) > 3 * BLOCK_SIZE
+    assert {k: v for k, v in run.metrics.items() if k.startswith("bulk/")} == {
+        k: v for k, v in model.metrics.items() if k.startswith("bulk/")
+    }
     assert run.summary["sex/by_group"] == 1.0
     assert run.media_keys("table-file") == ["fairmind.by_group/sex"]
     assert run.media_keys("image-file") == []

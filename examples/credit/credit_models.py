@@ -31,7 +31,7 @@ def _inputs(data: pd.DataFrame, *, sensitive: bool) -> np.ndarray:
 
 
 def _groups(data: pd.DataFrame) -> np.ndarray:
-    return (data["sex"] + " " + data["age_band"]).to_numpy()
+    return np.asarray(data["sex"] + " " + data["age_band"])
 
 
 @dataclass
@@ -45,7 +45,8 @@ class CreditModel:
 
     def score(self, data: pd.DataFrame) -> np.ndarray:
         """Predicted probability of repayment."""
-        return self.pipeline.predict_proba(_inputs(data, sensitive=self.uses_sensitive_features))[:, 1]
+        probabilities = self.pipeline.predict_proba(_inputs(data, sensitive=self.uses_sensitive_features))
+        return np.asarray(probabilities[:, 1])
 
     def approve(self, data: pd.DataFrame) -> np.ndarray:
         scores = self.score(data)

@@ -341,6 +341,8 @@ class WandbProvider:
         problem = validate_project(session.project)
         if problem:
             return ProviderOutcome(ok=False, error=problem)
+        if not session.models:
+            return ProviderOutcome(ok=True)  # nothing to log: do not even start wandb
         try:
             import wandb
         except ImportError:
