@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import importlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -183,6 +184,36 @@ def _watch_parent(timeout: float, workdir: str) -> None:
     threading.Thread(target=watch, name="fairmind-watchdog", daemon=True).start()
 
 
+def _bound_life(parent: int, timeout: float, workdir: str) -> None:
+    """Kernel-level limits on this child's life, for when the watchdog thread cannot run (a C call
+    holding the GIL blocks every Python thread and signal handler).
+
+    * Linux: pytest's death sends us SIGTERM (``PR_SET_PDEATHSIG``), handled like the watchdog:
+      remove the temporary folder, end the group. Blocked socket reads are interrupted for it.
+    * ``alarm``: SIGALRM without a handler terminates the process in the kernel, GIL or not,
+      10 s after the budget (the parent normally kills us at the budget).
+    """
+
+    def on_term(signum: int, frame: object) -> None:
+        if os.getppid() != parent:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+        os.killpg(0, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, on_term)
+    if hasattr(signal, "alarm"):
+        signal.alarm(max(1, math.ceil(timeout + 10.0)))
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # pytest died before we got here
+        on_term(signal.SIGTERM, None)
+
+
 def _child_main(payload_path: str, outcome_path: str) -> int:
     import warnings
 
@@ -195,7 +226,9 @@ def _child_main(payload_path: str, outcome_path: str) -> int:
     # The settings hold the tracking URI, credentials included: keep them on disk no longer.
     with contextlib.suppress(OSError):
         os.unlink(payload_path)
-    _watch_parent(float(payload["timeout"]), os.path.dirname(os.path.abspath(outcome_path)))
+    workdir = os.path.dirname(os.path.abspath(outcome_path))
+    _bound_life(parent, float(payload["timeout"]), workdir)
+    _watch_parent(float(payload["timeout"]), workdir)
     settings = ProviderSettings(**payload["settings"])
     session = session_from_dict(payload["session"])
     try:

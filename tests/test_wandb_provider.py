@@ -34,6 +34,7 @@ from pytest_fairmind.providers.wandb import (
     _table_data,
     api_key_configured,
     fit_tag,
+    keep_charts,
     resolve_mode,
     run_id,
     run_tags,
@@ -225,6 +226,12 @@ def test_constructing_and_target_do_not_import_wandb() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_charts_are_dropped_before_runs_are() -> None:
+    assert keep_charts(remaining=30.0, spent=1.0, done=5, left=10)  # 0.2 s a model: 3 s needed
+    assert not keep_charts(remaining=2.0, spent=1.0, done=5, left=10)
+    assert keep_charts(remaining=0.1, spent=0.0, done=0, left=50)  # no pace known yet
 
 
 def test_group_table_columns_and_undefined_cells() -> None:

@@ -245,6 +245,22 @@ def _table_data(rows: list[GroupRow]) -> tuple[list[str], list[list[Any]]]:
     return [*names, *stats], data
 
 
+def keep_charts(remaining: float, spent: float, done: int, left: int) -> bool:
+    """Whether to go on drawing charts after ``done`` models took ``spent`` seconds.
+
+    A chart costs more than the run itself (~0.1 s CPU each): when the ``left`` models would not
+    fit in the ``remaining`` budget at this pace (with a margin), the runs are kept and the charts
+    dropped.
+    """
+    return done == 0 or remaining > 1.5 * (spent / done) * left
+
+
+def _charts_available() -> bool:
+    from pytest_fairmind.plots import matplotlib_available
+
+    return matplotlib_available()
+
+
 def _redact_params(params: Mapping[str, Any], secrets: list[str]) -> dict[str, Any]:
     return {
         redact_text(k, secrets): redact_text(v, secrets) if isinstance(v, str) else v
@@ -359,16 +375,23 @@ class WandbProvider:
         runs: dict[str, RunRef] = {}
         errors: list[str] = []
         secrets = secret_values()  # once: every string sent to W&B goes through these
+        charts = self._settings.plots and _charts_available()
+        chartless = 0
+        started = time.monotonic()
         try:
             with tempfile.TemporaryDirectory(prefix="fairmind-wandb-") as scratch:
                 for index, (name, model) in enumerate(session.models.items()):
+                    left = len(session.models) - index
                     if budget.remaining() <= 0:
-                        left = len(session.models) - index
                         errors.append(f"time budget ({timeout:g} s) exhausted; {left} model(s) not logged")
                         break
+                    if charts and index:
+                        charts = keep_charts(budget.remaining(), time.monotonic() - started, index, left)
+                    if not charts and self._settings.plots and model.groups:
+                        chartless += 1
                     try:
                         runs[name] = self._log_model(
-                            wandb, session, model, mode, root, scratch, budget, secrets
+                            wandb, session, model, mode, root, scratch, budget, secrets, charts
                         )
                     except Exception as exc:
                         errors.append(f"model {name!r}: {_describe(exc, budget, timeout, mode)}")
@@ -384,9 +407,12 @@ class WandbProvider:
             with contextlib.suppress(Exception, SystemExit):
                 wandb.teardown()
             _kill_core()  # teardown stops it; this only matters if teardown failed
-        note = None
+        notes = []
         if mode == "offline":
-            note = f"uploadable with: wandb sync {wandb_dir(root)}/offline-run-*"
+            notes.append(f"uploadable with: wandb sync {wandb_dir(root)}/offline-run-*")
+        if chartless and _charts_available():
+            notes.append(f"charts left out for {chartless} model(s) to stay within the time budget")
+        note = "; ".join(notes) or None
         return ProviderOutcome(
             ok=not errors, error=redact_text("; ".join(errors)) if errors else None, runs=runs, note=note
         )
@@ -401,6 +427,7 @@ class WandbProvider:
         scratch: str,
         budget: _Budget,
         secrets: list[str],
+        charts: bool,
     ) -> RunRef:
         rid = run_id(session.id, model.name)
         if mode == "offline":
@@ -458,7 +485,7 @@ class WandbProvider:
                 run.finish()
                 finished = True
                 return RunRef(id=rid, url=url, skipped=True)
-            self._write(wandb, run, session, model, scratch, secrets)
+            self._write(wandb, run, session, model, scratch, secrets, charts)
             run.finish()
             finished = True
             if path is not None:
@@ -477,11 +504,11 @@ class WandbProvider:
         model: ModelResult,
         scratch: str,
         secrets: list[str],
+        charts: bool,
     ) -> None:
-        from pytest_fairmind.plots import group_chart_png, matplotlib_available
+        from pytest_fairmind.plots import group_chart_png
 
         media: dict[str, Any] = {}
-        charts = self._settings.plots and matplotlib_available()
         for number, (scope, rows) in enumerate(model.groups.items()):
             key = f"{scope}/by_group"
             if key in model.metrics:  # a metric of that name keeps its key; the table moves aside
