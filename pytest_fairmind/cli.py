@@ -66,16 +66,58 @@ def _build(names: Sequence[str], settings: ProviderSettings, reg: ProviderRegist
             raise UsageFailure(f"unknown provider {name!r} (known: {', '.join(reg.names())})")
         missing = spec.missing_requirements()
         if missing:
-            extra = spec.extra or name
-            raise UsageFailure(
-                f"provider {name!r} needs {', '.join(missing)}: pip install 'pytest-fairmind[{extra}]'"
-            )
+            raise UsageFailure(f"provider {name!r} needs {', '.join(missing)}: {spec.install_hint()}")
         built.append(spec.factory(settings))
     return built
 
 
+def pytest_ini_values(start: Path | None = None) -> dict[str, str]:
+    """The ``fairmind_*`` values of the pytest configuration file that pytest would use from ``start``.
+
+    Looks in ``pytest.ini``, ``pyproject.toml`` (``[tool.pytest.ini_options]``), ``tox.ini``
+    (``[pytest]``) and ``setup.cfg`` (``[tool:pytest]``) of ``start`` and its parents, first match wins.
+    """
+    import iniconfig
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - pytest depends on tomli there
+        import tomli as tomllib
+
+    folder = (start or Path.cwd()).resolve()
+    for directory in (folder, *folder.parents):
+        for name, section in (("pytest.ini", "pytest"), ("pyproject.toml", None), ("tox.ini", "pytest"),
+                              ("setup.cfg", "tool:pytest")):  # fmt: skip
+            path = directory / name
+            if not path.is_file():
+                continue
+            try:
+                if section is None:
+                    with open(path, "rb") as fh:
+                        table = tomllib.load(fh).get("tool", {}).get("pytest", {}).get("ini_options")
+                    if table is None:
+                        continue
+                    values = {k: "\n".join(v) if isinstance(v, list) else str(v) for k, v in table.items()}
+                else:
+                    parsed = iniconfig.IniConfig(str(path))
+                    if section not in parsed:
+                        if name == "pytest.ini":
+                            return {}
+                        continue
+                    values = dict(parsed[section].items())
+            except Exception:
+                continue
+            return {k[len("fairmind_") :]: v for k, v in values.items() if k.startswith("fairmind_")}
+    return {}
+
+
 def _history_folder(args: argparse.Namespace) -> Path:
-    return Path(args.history or os.environ.get("FAIRMIND_HISTORY") or ".fairmind")
+    return Path(
+        args.history
+        or os.environ.get("FAIRMIND_HISTORY")
+        or pytest_ini_values().get("history")
+        or ".fairmind"
+    )
 
 
 def _session_paths(paths: Sequence[str], folder: Path) -> list[Path]:
@@ -113,6 +155,7 @@ def _is_history_entry(path: Path) -> bool:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     reg = registry()
+    ini = pytest_ini_values()
     worst = EXIT_OK
     for path in _session_paths(args.paths, _history_folder(args)):
         session = _load(path)
@@ -136,8 +179,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         project = args.project or session.project
         settings = ProviderSettings(
             project=project,
-            mlflow_uri=args.mlflow_uri,
-            wandb_mode=args.wandb_mode or _wandb_mode_env(),
+            mlflow_uri=args.mlflow_uri or ini.get("mlflow_uri") or None,
+            wandb_mode=args.wandb_mode or ini.get("wandb_mode") or _wandb_mode_env(),
             timeout=args.timeout,
             workdir=os.getcwd(),
         )
@@ -220,14 +263,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     reg = registry()
-    configured = [n for n in split_list(args.provider or os.environ.get("FAIRMIND_PROVIDER")) if n != "none"]
+    ini = pytest_ini_values()
+    configured = [
+        n
+        for n in split_list(args.provider or ini.get("provider") or os.environ.get("FAIRMIND_PROVIDER"))
+        if n != "none"
+    ]
     unknown = [n for n in configured if n not in reg]
     if unknown:
         raise UsageFailure(f"unknown provider {unknown[0]!r} (known: {', '.join(reg.names())})")
     settings = ProviderSettings(
-        project=args.project or os.environ.get("FAIRMIND_PROJECT") or "fairmind",
-        mlflow_uri=args.mlflow_uri,
-        wandb_mode=args.wandb_mode or _wandb_mode_env(),
+        project=args.project or ini.get("project") or os.environ.get("FAIRMIND_PROJECT") or "fairmind",
+        mlflow_uri=args.mlflow_uri or ini.get("mlflow_uri") or None,
+        wandb_mode=args.wandb_mode or ini.get("wandb_mode") or _wandb_mode_env(),
         timeout=args.timeout,
     )
     worst = EXIT_OK
@@ -239,7 +287,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         label = "configured" if is_configured else "not configured"
         missing = spec.missing_requirements()
         if missing:
-            _print(f"{name}: not installed (pip install 'pytest-fairmind[{spec.extra or name}]'); {label}")
+            _print(f"{name}: not installed ({spec.install_hint()}); {label}")
             worst = EXIT_FAILED if is_configured else worst
             continue
         checked = True

@@ -195,10 +195,8 @@ def _build_providers(config: pytest.Config, settings: Settings) -> list[Provider
             raise pytest.UsageError(f"--fairmind-provider: unknown provider {name!r} (known: {known})")
         missing = spec.missing_requirements()
         if missing:
-            extra = spec.extra or name
             raise pytest.UsageError(
-                f"--fairmind-provider: provider {name!r} needs {', '.join(missing)}: "
-                f"pip install 'pytest-fairmind[{extra}]'"
+                f"--fairmind-provider: provider {name!r} needs {', '.join(missing)}: {spec.install_hint()}"
             )
         try:
             provider = spec.factory(provider_settings)
@@ -247,7 +245,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         return None
     where = ", ".join(f"{p.name} ({_safe_target(p)})" for p in state.providers) or "none"
     gates = len(state.settings.gates)
-    return f"fairmind: providers: {where}; gates: {gates} configured"
+    return f"fairmind: providers: {where}; gates: {gates} configured (markers may add more)"
 
 
 # --- the fixture and per-test transport ---------------------------------------------------------
@@ -330,7 +328,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             _marker_gates(item)
             _marker_directions(item)
         except GateSyntaxError as exc:
-            raise pytest.UsageError(f"@pytest.mark.fairmind: {exc}") from None
+            pytest.fail(f"@pytest.mark.fairmind: {exc}", pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)

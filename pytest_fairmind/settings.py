@@ -119,6 +119,21 @@ def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, st
     def get(name: str, *env_names: str) -> Any:
         return pick(cli.get(name), ini.get(name), env, env_names)
 
+    def origin(name: str, *env_names: str) -> str:
+        """Where a bad value came from, for the error (the option is named either way)."""
+        if _present(cli.get(name)):
+            return ""
+        if _present(ini.get(name)):
+            return f" (from ini fairmind_{name})"
+        found = [e for e in env_names if env.get(e, "") != ""]
+        return f" (from environment variable {found[0]})" if found else ""
+
+    def checked(convert: Callable[[], T], name: str, *env_names: str) -> T:
+        try:
+            return convert()
+        except SettingsError as exc:
+            raise SettingsError(f"{exc}{origin(name, *env_names)}") from None
+
     providers = split_list(get("provider", "FAIRMIND_PROVIDER"))
     providers = [p for p in providers if p.lower() != "none"]
 
@@ -126,22 +141,38 @@ def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, st
     if project is not None:
         project = str(project).strip()
         if not project:
-            raise SettingsError("--fairmind-project: the project name must not be empty")
+            raise SettingsError(
+                "--fairmind-project: the project name must not be empty"
+                + origin("project", "FAIRMIND_PROJECT")
+            )
 
     wandb_mode = get("wandb_mode", "WANDB_MODE")
     if wandb_mode is not None:
         text = str(wandb_mode).strip().lower()
-        wandb_mode = _choice(_WANDB_MODE_ALIASES.get(text, text), "--fairmind-wandb-mode", WANDB_MODES)
+        wandb_mode = checked(
+            lambda: _choice(_WANDB_MODE_ALIASES.get(text, text), "--fairmind-wandb-mode", WANDB_MODES),
+            "wandb_mode",
+            "WANDB_MODE",
+        )
 
     # Command-line gates apply in addition to the ini's (SPEC section 2).
-    gates = [*_gate_lines(ini.get("gates")), *(cli.get("gate") or [])]
-    if not gates:
+    ini_gates = _gate_lines(ini.get("gates"))
+    gates = [*ini_gates, *(cli.get("gate") or [])]
+    from_env = not gates
+    if from_env:
         gates = _gate_lines(env.get("FAIRMIND_GATES"))
     for expr in gates:
         try:
             parse_gate(expr)
         except GateSyntaxError as exc:
-            raise SettingsError(f"--fairmind-gate: {exc}") from None
+            where = (
+                " (from environment variable FAIRMIND_GATES)"
+                if from_env
+                else " (from ini fairmind_gates)"
+                if expr in ini_gates
+                else ""
+            )
+            raise SettingsError(f"--fairmind-gate: {exc}{where}") from None
 
     gate_action = get("gate_action", "FAIRMIND_GATE_ACTION")
     timeout = get("timeout", "FAIRMIND_TIMEOUT")
@@ -155,11 +186,23 @@ def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, st
         mlflow_uri=get("mlflow_uri", "MLFLOW_TRACKING_URI") or None,
         wandb_mode=wandb_mode,
         gates=tuple(gates),
-        gate_action=_choice(gate_action, "--fairmind-gate-action", GATE_ACTIONS) if gate_action else "fail",
+        gate_action=checked(
+            lambda: _choice(gate_action, "--fairmind-gate-action", GATE_ACTIONS),
+            "gate_action",
+            "FAIRMIND_GATE_ACTION",
+        )
+        if gate_action
+        else "fail",
         baseline=get("baseline", "FAIRMIND_BASELINE") or None,
         json_path=get("json", "FAIRMIND_JSON") or None,
-        timeout=_number(timeout, "--fairmind-timeout", float, 0.001) if timeout is not None else 30.0,
-        strict=_parse_bool(strict, "--fairmind-strict") if strict is not None else False,
+        timeout=checked(
+            lambda: _number(timeout, "--fairmind-timeout", float, 0.001), "timeout", "FAIRMIND_TIMEOUT"
+        )
+        if timeout is not None
+        else 30.0,
+        strict=checked(lambda: _parse_bool(strict, "--fairmind-strict"), "strict", "FAIRMIND_STRICT")
+        if strict is not None
+        else False,
         model=str(model).strip() or None if _present(model) else None,
         history=str(ini.get("history") or ".fairmind"),
         history_keep=_number(keep, "fairmind_history_keep", int, 0) if _present(keep) else 100,

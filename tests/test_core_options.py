@@ -489,11 +489,12 @@ def test_bad_values_are_usage_errors(pytester: pytest.Pytester, args: list[str],
 @pytest.mark.parametrize(
     ("ini", "option"),
     [
-        ("fairmind_gates = accuracy >> 1", "gate"),
-        ("fairmind_gate_action = loud", "gate-action"),
-        ("fairmind_wandb_mode = sometimes", "wandb-mode"),
-        ("fairmind_strict = perhaps", "strict"),
-        ("fairmind_provider = nosuch", "provider"),
+        ("fairmind_gates = accuracy >> 1", "fairmind_gates"),
+        ("fairmind_gate_action = loud", "fairmind_gate_action"),
+        ("fairmind_wandb_mode = sometimes", "fairmind_wandb_mode"),
+        ("fairmind_strict = perhaps", "fairmind_strict"),
+        ("fairmind_timeout = -3", "fairmind_timeout"),
+        ("fairmind_provider = nosuch", "--fairmind-provider"),
         ("fairmind_history_keep = many", "fairmind_history_keep"),
         ("fairmind_history_keep = -2", "fairmind_history_keep"),
         ("fairmind_plots = maybe", "fairmind_plots"),
@@ -513,7 +514,10 @@ def test_bad_env_values_are_usage_errors(
 ) -> None:
     monkeypatch.setenv(name, value)
     pytester.makepyfile("def test_never():\n    pass\n")
-    assert value in usage_error(pytester.runpytest())
+    line = usage_error(pytester.runpytest())
+    assert value in line
+    if name == "WANDB_MODE":
+        assert "--fairmind-wandb-mode" in line and "WANDB_MODE" in line
 
 
 def test_unknown_provider_lists_the_known_ones(pytester: pytest.Pytester) -> None:

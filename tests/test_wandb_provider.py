@@ -423,7 +423,12 @@ def test_online_without_a_reachable_server_gives_up_at_the_timeout(
     elapsed = time.monotonic() - started
     assert not outcome.ok
     assert outcome.error and FAKE_KEY not in outcome.error
-    assert "time budget (3 s, --fairmind-timeout) waiting for http://127.0.0.1:" in outcome.error
+    # The child gives up by itself before the deadline; on a loaded machine its start-up alone
+    # may eat the 3 s, and the parent's kill at the deadline ends it instead.
+    assert (
+        "time budget (3 s, --fairmind-timeout) waiting for http://127.0.0.1:" in outcome.error
+        or outcome.error == "timed out after 3 s (--fairmind-timeout); abandoned"
+    )
     assert elapsed < timeout + 1.0, f"took {elapsed:.1f} s"
     assert wait_no_core(str(wandb_env.root), grace=0.5) == []
 

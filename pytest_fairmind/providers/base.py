@@ -59,12 +59,21 @@ class ProviderSpec:
     name: str
     factory: ProviderFactory
     requires: tuple[str, ...] = ()
-    extra: str | None = None
+    extra: str | None = None  # the pytest-fairmind extra that installs ``requires``
     description: str = ""
+    install: str | None = None  # pip requirement to suggest instead (third-party providers)
 
     def missing_requirements(self) -> list[str]:
         """Import names of required packages that are not installed (checked without importing)."""
         return [mod for mod in self.requires if importlib.util.find_spec(mod) is None]
+
+    def install_hint(self) -> str:
+        """What to run to get the missing requirements."""
+        if self.install:
+            return f"pip install '{self.install}'"
+        if self.extra:
+            return f"pip install 'pytest-fairmind[{self.extra}]'"
+        return "pip install " + " ".join(self.missing_requirements() or self.requires)
 
 
 class ProviderRegistry:
@@ -81,11 +90,12 @@ class ProviderRegistry:
         requires: Sequence[str] = (),
         extra: str | None = None,
         description: str = "",
+        install: str | None = None,
     ) -> None:
         """Make ``name`` usable in ``--fairmind-provider``. A later registration replaces an earlier one."""
         if not name or name == "none" or "," in name:
             raise ValueError(f"invalid provider name {name!r}")
-        self._specs[name] = ProviderSpec(name, factory, tuple(requires), extra, description)
+        self._specs[name] = ProviderSpec(name, factory, tuple(requires), extra, description, install)
 
     def get(self, name: str) -> ProviderSpec | None:
         return self._specs.get(name)
