@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 def pytest_fairmind_register_providers(registry: ProviderRegistry) -> None:
     """Register providers with ``registry.register(name, factory, requires=..., extra=...)``.
 
-    Called once at configure time in every process. ``factory(settings)`` is called only when
-    the provider is selected (``--fairmind-provider``), in the aggregating process. The built-in
+    Called once at configure time, in the aggregating process only (the xdist controller, or the
+    only process; never in a worker). ``factory(settings)`` is called only when the provider is
+    selected (``--fairmind-provider``). The built-in
     ``mlflow`` and ``wandb`` providers are registered through this hook too.
     """
 

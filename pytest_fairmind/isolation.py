@@ -23,11 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_fairmind.providers.base import Provider, ProviderSettings
 from pytest_fairmind.redact import redact_text
 from pytest_fairmind.result import ProviderOutcome, RunRef, SessionResult
+
+if TYPE_CHECKING:  # imported lazily: pytest_fairmind.providers imports this module
+    from pytest_fairmind.providers.base import Provider, ProviderSettings
 
 #: Environment for provider children: no telemetry, no warnings, no interactive prompts.
 CHILD_ENV = {
@@ -218,6 +220,7 @@ def _child_main(payload_path: str, outcome_path: str) -> int:
     import warnings
 
     warnings.simplefilter("ignore")
+    from pytest_fairmind.providers.base import ProviderSettings
     from pytest_fairmind.report import session_from_dict
 
     parent = os.getppid()

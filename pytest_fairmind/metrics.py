@@ -662,13 +662,15 @@ def _group_rates(cells: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
 
 
 def _between(
-    rate: NDArray[np.float64], eligible: NDArray[np.bool_]
+    rate: NDArray[np.float64], eligible: NDArray[np.bool_], single: NDArray[np.bool_]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp], NDArray[np.float64]]:
     valid = eligible & ~np.isnan(rate)
     n_valid = valid.sum(axis=-1)
     hi = np.where(valid, rate, -np.inf).max(axis=-1, initial=-np.inf)
     lo = np.where(valid, rate, np.inf).min(axis=-1, initial=np.inf)
-    enough = n_valid >= 2
+    # Data with a single group: fairlearn's 0 difference / ratio 1 (every rate is defined there).
+    # Groups left out (undefined rate, min_group_size) leaving one: NaN, nothing was compared.
+    enough = (n_valid >= 2) | ((n_valid == 1) & single)
     with np.errstate(divide="ignore", invalid="ignore"):
         diff = np.where(enough, hi - lo, np.nan)
         ratio = np.where(enough & (hi > 0), lo / hi, np.nan)
@@ -685,8 +687,8 @@ def _worst_ratio(
 ) -> NDArray[np.float64]:
     # A rate that is 0 in every group is at exact parity: its 0/0 ratio is skipped, not propagated
     # (fairlearn's min() over [tpr, fpr] skips a NaN FPR ratio the same way, if only by position).
-    tp_skip = (tp_n >= 2) & (tp_hi == 0)
-    fp_skip = (fp_n >= 2) & (fp_hi == 0)
+    tp_skip = (tp_n >= 1) & (tp_hi == 0)
+    fp_skip = (fp_n >= 1) & (fp_hi == 0)
     both = np.minimum(tp_r, fp_r)
     return np.where(tp_skip & fp_skip, np.nan, np.where(tp_skip, fp_r, np.where(fp_skip, tp_r, both)))
 
@@ -697,11 +699,12 @@ def _aggregate(
     """Aggregate metrics, per-group rates and the (n_valid, max) diagnostics behind each rate's NaNs."""
     rates = _group_rates(cells)
     eligible = rows > 0
+    single = eligible.sum(axis=-1) == 1
     if min_group_size is not None:
         eligible &= rows >= min_group_size
-    dp_d, dp_r, dp_n, dp_hi = _between(rates["selection_rate"], eligible)
-    tp_d, tp_r, tp_n, tp_hi = _between(rates["true_positive_rate"], eligible)
-    fp_d, fp_r, fp_n, fp_hi = _between(rates["false_positive_rate"], eligible)
+    dp_d, dp_r, dp_n, dp_hi = _between(rates["selection_rate"], eligible, single)
+    tp_d, tp_r, tp_n, tp_hi = _between(rates["true_positive_rate"], eligible, single)
+    fp_d, fp_r, fp_n, fp_hi = _between(rates["false_positive_rate"], eligible, single)
     totals = cells.sum(axis=-2)
     with np.errstate(divide="ignore", invalid="ignore"):
         whole = totals.sum(axis=-1)
@@ -995,7 +998,14 @@ def assess(
                 f"also left out of {metric_text}"
             )
         n_valid, hi = diag[rate_name]
-        if int(n_valid) < 2:
+        if len(groups) == 1 and int(n_valid) == 1:
+            if rate_name == "selection_rate":
+                warns.append(
+                    "only one group: differences are 0 and ratios 1 by definition (as fairlearn reports)"
+                )
+            if float(hi) == 0:
+                zero_rates.append(rate_name)
+        elif int(n_valid) < 2:
             warns.append(
                 f"{', '.join(affected)} are NaN: fewer than 2 groups have a defined {rate_name}"
                 + (" after min_group_size" if min_group_size is not None else "")

@@ -150,16 +150,20 @@ def run(
     cmd: Sequence[str], folder: Path, env: Mapping[str, str] | None = None, *, timeout: float = 120
 ) -> Result:
     start = time.monotonic()
-    proc = subprocess.run(
-        list(cmd),
-        cwd=folder,
-        env=dict(env) if env is not None else clean_env(folder),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        timeout=timeout,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            list(cmd),
+            cwd=folder,
+            env=dict(env) if env is not None else clean_env(folder),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        kill_our_processes(folder)  # provider processes live in sessions of their own
+        raise
     return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), time.monotonic() - start, folder)
 
 
@@ -207,6 +211,7 @@ def background_pytest(
                 os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         log.close()
+        kill_our_processes(folder)
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -253,6 +258,13 @@ def wait_no_processes(folder: Path, grace: float = 5.0) -> list[str]:
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.05)
+
+
+def kill_our_processes(folder: Path) -> None:
+    """After a failed test: end whatever of ``folder``'s session is still running."""
+    for line in our_processes(folder):
+        with contextlib.suppress(OSError):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
 
 
 def wait_for(predicate: Any, timeout: float, interval: float = 0.02) -> bool:

@@ -607,3 +607,31 @@ def test_failure_line_value_text(value: float, expr: str, shown: str) -> None:
     line = next(line for line in verdict_lines(session) if line.startswith("gate FAILED"))
     assert line.startswith(f"gate FAILED: m: r = {shown}, bound ")
     assert f"= {shown}, bound" in markdown(session)
+
+
+def test_marker_gates_use_the_tests_model_from_class_module_or_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nfairmind_model = ini-model\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.fairmind(gates=["module_gate_key >= 0"])
+
+        def test_ini_model(fairmind):
+            fairmind.record({"module_gate_key": 1})
+
+        @pytest.mark.fairmind(model="class-model")
+        class TestClass:
+            @pytest.mark.fairmind(gates=["class_gate_key <= 0"])
+            def test_in_class(self, fairmind):
+                fairmind.record({"class_gate_key": 1, "module_gate_key": 1})
+        """
+    )
+    result, doc = run_with_report(pytester)
+    result.assert_outcomes(passed=2)
+    assert result.ret == 1
+    assert _checked(doc) == {
+        ("ini-model", "module_gate_key"): True,
+        ("class-model", "class_gate_key"): False,
+        ("class-model", "module_gate_key"): True,
+    }

@@ -103,11 +103,13 @@ def fairlearn_reference(
 
 
 def policy(rates: dict[str, np.ndarray], defined: dict[str, np.ndarray]) -> dict[str, float]:
-    """Aggregates under the documented policy: undefined rates leave; < 2 groups or max 0 give NaN."""
+    """Aggregates under the documented policy: undefined rates leave; fewer than 2 groups left or max 0
+    give NaN; data with a single group gives fairlearn's 0 difference and ratio 1."""
+    single = len(rates["selection_rate"]) == 1
 
     def between(name: str) -> tuple[float, float, bool]:
         values = rates[name][defined[name]]
-        if len(values) < 2:
+        if len(values) < 2 and not (single and len(values) == 1):
             return math.nan, math.nan, False
         hi, lo = float(values.max()), float(values.min())
         return hi - lo, (lo / hi if hi > 0 else math.nan), hi == 0
@@ -375,13 +377,20 @@ def test_fewer_than_two_defined_groups_give_nan_with_warning() -> None:
     assert any("fewer than 2 groups have a defined true_positive_rate" in w for w in result.warnings)
 
 
-def test_single_group_gives_nan_not_zero() -> None:
-    result = assess([1, 0, 1], [1, 0, 0], sensitive_features=["a", "a", "a"])
+def test_single_group_gives_fairlearns_zero_and_one_with_warning() -> None:
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_ratio
+
+    y_true, y_pred, groups = [1, 0, 1], [1, 0, 0], ["a", "a", "a"]
+    result = assess(y_true, y_pred, sensitive_features=groups)
     assert len(result.by_group) == 1
     for name in FAIRNESS:
-        assert math.isnan(getattr(result, name))
+        assert getattr(result, name) == (1.0 if name.endswith("_ratio") else 0.0), name
+    assert result.demographic_parity_difference == demographic_parity_difference(
+        y_true, y_pred, sensitive_features=groups
+    )
+    assert result.equalized_odds_ratio == equalized_odds_ratio(y_true, y_pred, sensitive_features=groups)
     assert result.accuracy == pytest.approx(2 / 3)
-    assert any("fewer than 2 groups" in w for w in result.warnings)
+    assert any("only one group" in w for w in result.warnings)
 
 
 def test_ratio_with_zero_max_is_nan_with_warning() -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,12 @@ from reliability_support import (
     TWO_MODELS,
     StalledListener,
     background_pytest,
+    clean_env,
     history_entries,
+    kill_our_processes,
     load,
     run_fairmind,
+    wait_for,
     wait_no_processes,
     write,
 )
@@ -131,3 +137,80 @@ def test_sigterm_then_replay_twice_gives_one_run_per_model(tmp_path: Path) -> No
         assert run.data.metrics == saved["models"][model]["metrics"]
         assert run.data.params == {k: str(v) for k, v in saved["models"][model]["params"].items()}
     assert not wait_no_processes(tmp_path, grace=5)
+
+
+STUCK_PROVIDER = '''
+import pathlib, re
+
+class Stuck:
+    """Holds the GIL in one C call for hours: no Python thread or signal handler can run."""
+    name = "stuck"
+    def __init__(self, settings):
+        self.settings = settings
+    def target(self):
+        return "nowhere"
+    def log(self, session, *, timeout):
+        pathlib.Path(self.settings.workdir, "started").write_text("yes")
+        if session.project == "regex":
+            re.match(r"(a|aa)+$", "a" * 80 + "b")  # catastrophic backtracking in C (checks signals)
+        else:
+            sum(range(10**15))  # a C loop that neither releases the GIL nor runs signal handlers
+'''
+
+PARENT = """
+import sys
+from pytest_fairmind.isolation import IsolatedProvider
+from pytest_fairmind.providers.base import ProviderSettings
+from pytest_fairmind.result import SessionResult
+
+provider = IsolatedProvider("stuck", "stuck_provider:Stuck", ProviderSettings(workdir=sys.argv[2]))
+session = SessionResult(id="s", project=sys.argv[3], started="2026-01-01")
+outcome = provider.log(session, timeout=float(sys.argv[1]))
+print(outcome.error, flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("stuck", "parent_dies"),
+    [("regex", False), ("regex", True), ("c-loop", True)],
+    ids=["regex-parent-alive", "regex-parent-killed", "c-loop-parent-killed"],
+)
+def test_a_provider_process_stuck_in_c_code_is_still_bounded(
+    tmp_path: Path, stuck: str, parent_dies: bool
+) -> None:
+    """A provider child whose main thread never releases the GIL (so the watchdog thread cannot
+    run): the parent kills it at the budget; if the parent was killed first, pytest's death
+    signal (PR_SET_PDEATHSIG) ends it, and where not even a signal handler can run (a C loop),
+    the kernel alarm ends it 10 s after the budget."""
+    write(tmp_path, "stuck_provider.py", STUCK_PROVIDER)
+    write(tmp_path, "parent.py", PARENT)
+    env = clean_env(tmp_path, PYTHONPATH=str(tmp_path))
+    budget = 2.0
+    proc = subprocess.Popen(
+        [sys.executable, "parent.py", str(budget), str(tmp_path), stuck],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert wait_for(lambda: (tmp_path / "started").exists() or proc.poll() is not None, 60)
+        assert (tmp_path / "started").exists(), proc.communicate()[0]
+        if parent_dies:
+            proc.kill()
+            proc.wait(10)
+            start = time.monotonic()
+            bound = 3.0 if stuck == "regex" else budget + 10 + 5
+            left = wait_no_processes(tmp_path, grace=bound)
+            assert not left, f"the stuck provider process outlived pytest by {bound} s: {left}"
+            assert time.monotonic() - start <= bound + 1
+        else:
+            out, _ = proc.communicate(timeout=30)
+            assert proc.returncode == 0
+            assert out.decode().strip() == "timed out after 2 s (--fairmind-timeout); abandoned"
+            assert not wait_no_processes(tmp_path, grace=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        kill_our_processes(tmp_path)
