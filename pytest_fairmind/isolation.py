@@ -140,7 +140,45 @@ class IsolatedProvider:
             )
 
 
+def descendants(pid: int) -> list[int]:
+    """Process ids below ``pid`` (Linux ``/proc``; elsewhere none are found).
+
+    Needed because wandb starts ``wandb-core`` in a session of its own, out of reach of a
+    process-group kill.
+    """
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid``'s descendants, then its process group (``pid`` leads one)."""
+    for child in descendants(pid):
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def _kill_group(proc: subprocess.Popen[bytes], *, only_leftovers: bool = False) -> None:
+    if proc.poll() is None:
+        kill_tree(proc.pid)
     with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
         os.killpg(proc.pid, signal.SIGKILL)
     if not only_leftovers:
@@ -181,7 +219,7 @@ def _watch_parent(timeout: float, workdir: str) -> None:
             time.sleep(0.2)
         if os.getppid() != parent:
             shutil.rmtree(workdir, ignore_errors=True)
-        os.killpg(0, signal.SIGKILL)
+        kill_tree(os.getpid())
 
     threading.Thread(target=watch, name="fairmind-watchdog", daemon=True).start()
 
@@ -201,7 +239,7 @@ def _bound_life(parent: int, timeout: float, workdir: str) -> None:
             import shutil
 
             shutil.rmtree(workdir, ignore_errors=True)
-        os.killpg(0, signal.SIGKILL)
+        kill_tree(os.getpid())
 
     signal.signal(signal.SIGTERM, on_term)
     if hasattr(signal, "alarm"):

@@ -684,11 +684,12 @@ def _worst_ratio(
     fp_r: NDArray[np.float64],
     fp_n: NDArray[np.intp],
     fp_hi: NDArray[np.float64],
+    single: NDArray[np.bool_],
 ) -> NDArray[np.float64]:
     # A rate that is 0 in every group is at exact parity: its 0/0 ratio is skipped, not propagated
     # (fairlearn's min() over [tpr, fpr] skips a NaN FPR ratio the same way, if only by position).
-    tp_skip = (tp_n >= 1) & (tp_hi == 0)
-    fp_skip = (fp_n >= 1) & (fp_hi == 0)
+    tp_skip = ((tp_n >= 2) | ((tp_n == 1) & single)) & (tp_hi == 0)
+    fp_skip = ((fp_n >= 2) | ((fp_n == 1) & single)) & (fp_hi == 0)
     both = np.minimum(tp_r, fp_r)
     return np.where(tp_skip & fp_skip, np.nan, np.where(tp_skip, fp_r, np.where(fp_skip, tp_r, both)))
 
@@ -714,7 +715,7 @@ def _aggregate(
         "demographic_parity_difference": dp_d,
         "demographic_parity_ratio": dp_r,
         "equalized_odds_difference": np.maximum(tp_d, fp_d),
-        "equalized_odds_ratio": _worst_ratio(tp_r, tp_n, tp_hi, fp_r, fp_n, fp_hi),
+        "equalized_odds_ratio": _worst_ratio(tp_r, tp_n, tp_hi, fp_r, fp_n, fp_hi, single),
         "equal_opportunity_difference": tp_d,
         "equal_opportunity_ratio": tp_r,
         "accuracy": accuracy,

@@ -35,32 +35,37 @@ from pytest_fairmind.dispatch import INTERRUPTED_ERROR, PENDING_ERROR
 REACH_TIMEOUT = 90.0  # seconds for pytest + the provider process to reach the listener (busy CI)
 
 
-def _kill_while_logging(project: Path, sig: signal.Signals) -> int:
-    """Run the session against a stalled MLflow 'server', send ``sig`` to pytest once the provider
-    is blocked in its request; return pytest's exit code. The listener stays open (the provider
-    stays blocked) until no process of the session is left: the provider process must end
-    because pytest is gone, not because its request failed."""
-    with (
-        StalledListener() as stall,
-        background_pytest(
+def _kill_while_logging(project: Path, sig: signal.Signals, provider: str = "mlflow") -> int:
+    """Run the session against a stalled MLflow or W&B (online, fake key) 'server', send ``sig``
+    to pytest once the provider is blocked in its request; return pytest's exit code. The
+    listener stays open (the provider stays blocked) until no process of the session is left:
+    the provider process (and wandb-core) must end because pytest is gone, not because a
+    request failed."""
+    with StalledListener() as stall:
+        if provider == "mlflow":
+            env = clean_env(project)
+            args = ["--fairmind-provider=mlflow", f"--fairmind-mlflow-uri={stall.url}"]
+        else:
+            env = clean_env(project, WANDB_API_KEY="f" * 40, WANDB_BASE_URL=stall.url)
+            args = ["--fairmind-provider=wandb"]
+        with background_pytest(
             project,
-            "--fairmind-provider=mlflow",
-            f"--fairmind-mlflow-uri={stall.url}",
+            *args,
             "--fairmind-project=signals",
             "--fairmind-timeout=120",  # the signal, not the budget, ends this session
             "--fairmind-json=report.json",
-        ) as proc,
-    ):
-        reached = stall.accepted.wait(REACH_TIMEOUT)
-        output = (project / "pytest-output.txt").read_text()
-        assert reached, f"the provider never reached the listener:\n{output}"
-        assert proc.poll() is None, output
-        [entry] = history_entries(project)  # saved before the provider was called
-        assert load(entry)["providers"]["mlflow"]["error"] == PENDING_ERROR
-        os.kill(proc.pid, sig)  # pytest only: its provider process must notice on its own
-        rc = proc.wait(timeout=30)
-        left = wait_no_processes(project, grace=5)
-        assert not left, f"left behind after {sig.name}: {left}"
+            env=env,
+        ) as proc:
+            reached = stall.accepted.wait(REACH_TIMEOUT)
+            output = (project / "pytest-output.txt").read_text()
+            assert reached, f"the provider never reached the listener:\n{output}"
+            assert proc.poll() is None, output
+            [entry] = history_entries(project)  # saved before the provider was called
+            assert load(entry)["providers"][provider]["error"] == PENDING_ERROR
+            os.kill(proc.pid, sig)  # pytest only: its provider process must notice on its own
+            rc = proc.wait(timeout=30)
+            left = wait_no_processes(project, grace=5)
+            assert not left, f"left behind after {sig.name}: {left}"
     return rc
 
 
@@ -214,3 +219,28 @@ def test_a_provider_process_stuck_in_c_code_is_still_bounded(
             proc.kill()
             proc.wait(10)
         kill_our_processes(tmp_path)
+
+
+def test_sigterm_during_wandb_online_then_offline_replay(tmp_path: Path) -> None:
+    """W&B online blocked on a stalled server (wandb-core inside a request), pytest SIGTERMed:
+    no provider process and no wandb-core left; the session replays offline, idempotently."""
+    from wandb_records import read_runs, unsupported_reason
+
+    if unsupported_reason():
+        pytest.skip(unsupported_reason())
+    write(tmp_path, "test_models.py", TWO_MODELS)
+    rc = _kill_while_logging(tmp_path, signal.SIGTERM, provider="wandb")
+    assert rc == -signal.SIGTERM
+    [entry] = history_entries(tmp_path)
+    session_id = load(entry)["session"]["id"]
+    for attempt in (1, 2):
+        replay = run_fairmind(
+            tmp_path, "replay", str(entry), "--provider", "wandb", "--wandb-mode", "offline"
+        )
+        assert replay.rc == 0, replay.out
+        word = ": run " if attempt == 1 else "already logged"
+        assert replay.out.count(word) == 2, replay.out
+    runs = read_runs(str(tmp_path / "wb" / "wandb"))
+    assert sorted(runs) == ["churn", "credit"]
+    assert {run.group for run in runs.values()} == {session_id}
+    assert not wait_no_processes(tmp_path, grace=5)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from pytest_fairmind.isolation import IsolatedProvider
 from pytest_fairmind.providers.base import Provider, ProviderFactory, ProviderRegistry, ProviderSettings
 
 __all__ = ["Provider", "ProviderRegistry", "ProviderSettings", "register_builtin_providers"]
@@ -12,6 +9,8 @@ __all__ = ["Provider", "ProviderRegistry", "ProviderSettings", "register_builtin
 
 def _isolated(name: str, impl: str) -> ProviderFactory:
     def factory(settings: ProviderSettings) -> Provider:
+        from pytest_fairmind.isolation import IsolatedProvider
+
         return IsolatedProvider(name, impl, settings)
 
     return factory
@@ -35,6 +34,7 @@ def register_builtin_providers(registry: ProviderRegistry) -> None:
     )
 
 
-@pytest.hookimpl
+# A hook implementation by name (pytest takes `pytest_*` functions of registered plugins without a
+# marker), so that provider child processes importing this package need not import pytest.
 def pytest_fairmind_register_providers(registry: ProviderRegistry) -> None:
     register_builtin_providers(registry)
