@@ -9,7 +9,7 @@ deadline, so nothing of theirs outlives the session.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import copy
 import os
 import threading
 import time
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from pytest_fairmind.providers.base import Provider
 from pytest_fairmind.redact import redact_text
-from pytest_fairmind.result import ProviderOutcome, SessionResult
+from pytest_fairmind.result import ProviderOutcome, RunRef, SessionResult
 
 #: Each provider's own project variable, used when no project was given to pytest-fairmind.
 PROVIDER_PROJECT_ENV = {"mlflow": "MLFLOW_EXPERIMENT_NAME", "wandb": "WANDB_PROJECT"}
@@ -59,20 +59,18 @@ def log_session(
     outcomes: dict[str, ProviderOutcome] = {}
 
     def run(provider: Provider) -> None:
-        project = provider_project(provider.name, explicit_project)
-        own = session if project == session.project else dataclasses.replace(session, project=project)
         try:
+            project = provider_project(provider.name, explicit_project)
+            # A copy each: a provider that changes what it was given changes nothing for the
+            # report, the history or the other providers.
+            own = copy.deepcopy(session)
+            own.project = project
             outcome = provider.log(own, timeout=max(0.0, deadline - time.monotonic()))
         except BaseException as exc:  # a provider that breaks its contract still cannot break pytest
             # (SystemExit included: raised in a thread it would end the thread silently and the
             # provider would be reported as timed out).
-            text = str(exc)
-            outcome = ProviderOutcome(
-                ok=False, error=f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-            )
-        if not isinstance(outcome, ProviderOutcome):
-            outcome = ProviderOutcome(ok=False, error=f"provider returned {type(outcome).__name__}")
-        outcome.error = redact_text(outcome.error) if outcome.error else outcome.error
+            outcome = ProviderOutcome(ok=False, error=_describe(exc))
+        outcome = _checked(outcome)
         outcome.target = outcome.target or _target(provider)
         outcomes[provider.name] = outcome
 
@@ -97,6 +95,40 @@ def log_session(
         if provider.name not in final:
             final[provider.name] = ProviderOutcome(ok=False, error=unfinished, target=_target(provider))
     return {p.name: final[p.name] for p in providers}
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else redact_text(value if isinstance(value, str) else str(value))
+
+
+def _checked(outcome: object) -> ProviderOutcome:
+    """The outcome as the report can store it: plain types, secrets redacted; a malformed one
+    (not a ProviderOutcome, runs that are not RunRefs...) becomes a failure saying so."""
+    if not isinstance(outcome, ProviderOutcome):
+        return ProviderOutcome(ok=False, error=f"provider returned {type(outcome).__name__}")
+    try:
+        runs: dict[str, RunRef] = {}
+        for model, ref in dict(outcome.runs or {}).items():
+            if not isinstance(ref, RunRef):
+                raise TypeError(f"run of {model!r} is a {type(ref).__name__}, not a RunRef")
+            runs[str(model)] = RunRef(
+                id=str(ref.id), url=_text(ref.url), path=_text(ref.path), skipped=bool(ref.skipped)
+            )
+        ok = bool(outcome.ok)
+        return ProviderOutcome(
+            ok=ok,
+            error=_text(outcome.error) or (None if ok else "failed (the provider gave no reason)"),
+            runs=runs,
+            target=_text(outcome.target),
+            note=_text(outcome.note),
+        )
+    except Exception as exc:
+        return ProviderOutcome(ok=False, error=f"provider returned a malformed outcome: {_describe(exc)}")
 
 
 def _cancel(provider: Provider) -> None:

@@ -296,7 +296,8 @@ def test_churn(fairmind):
 
 def third_party_conftest(providers: Mapping[str, str]) -> str:
     """A conftest registering providers ``name -> behaviour`` (``ok``, ``raise``, ``sleep``,
-    ``bad-return``, ``fail``, ``exit``, ``peek``: copy the history entry, then log)."""
+    ``bad-return``, ``fail``, ``exit``, ``malformed``, ``silent-fail``, ``vandal``: clears the
+    session it is given, ``peek``: copy the history entry, then log)."""
     return (
         """
 import os, sys, time
@@ -319,6 +320,14 @@ class Probe:
             return ProviderOutcome(ok=False, error=f"{self.name}: server said no")
         if b == "exit":
             raise SystemExit(3)
+        if b == "malformed":
+            return ProviderOutcome(ok=True, error=ValueError("not text"), runs={"credit": "run-1"})
+        if b == "silent-fail":
+            return ProviderOutcome(ok=False)
+        if b == "vandal":  # changes what it was given
+            session.models.clear()
+            session.id = "changed"
+            return ProviderOutcome(ok=True)
         if b == "peek":  # what the history holds while providers run
             import glob, shutil
             for path in glob.glob(os.path.join(self.settings.workdir, ".fairmind", "sessions", "*.json")):

@@ -112,6 +112,12 @@ def check_session(uri: str, report: dict[str, Any], project: str = "fairmind") -
 
 def test_default_store_one_run_per_model_under_W_error(tmp_path: Path) -> None:
     """`-W error`: MLflow/SQLAlchemy warnings change nothing and print nothing; no "View run" lines."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "fair-branch"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], cwd=tmp_path, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, check=True, capture_output=True, text=True
+    ).stdout.strip()
     result = run_pytest(tmp_path, "-W", "error", "--fairmind-provider=mlflow", "--fairmind-json=r.json")
     assert result.ret == 0, result.out + result.err
     for noise in ("Warning", "warnings summary", "View run", "INFO mlflow", "alembic"):
@@ -128,6 +134,8 @@ def test_default_store_one_run_per_model_under_W_error(tmp_path: Path) -> None:
     assert m0.data.params["notes"] == "None"
     assert m0.data.tags["fairmind.session"] == report["session"]["id"]
     assert runs["model_2"].data.tags["owner"] == "team-a"
+    assert m0.data.tags["mlflow.source.git.commit"] == head == m0.data.tags["git.commit"]
+    assert m0.data.tags["mlflow.source.git.branch"] == "fair-branch"
     paths = artifact_paths(uri, m0.info.run_id)
     assert {"fairmind/result.json", "fairmind/groups/sex.json", "fairmind/groups/sex.png"} <= paths
     assert artifact_paths(uri, runs["model_1"].info.run_id) == {"fairmind/result.json"}
@@ -157,10 +165,11 @@ def test_second_session_adds_runs(tmp_path: Path) -> None:
     assert sorted(r.data.tags["fairmind.session"] for r in runs) == sorted(session_ids * 3)
 
 
-def test_real_server_via_env_and_project(
+def test_real_server_via_env_project_and_ci_url(
     tmp_path: Path, mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+    monkeypatch.setenv("CI_JOB_URL", "https://ci.example/jobs/77")
     project = f"e2e-{time.time_ns()}"
     result = run_pytest(
         tmp_path, "--fairmind-provider=mlflow", f"--fairmind-project={project}", "--fairmind-json=r.json"
@@ -172,6 +181,7 @@ def test_real_server_via_env_and_project(
     experiment_id = runs["model_0"].info.experiment_id
     assert ref["url"] == f"{mlflow_server.uri}/#/experiments/{experiment_id}/runs/{ref['id']}"
     result.fnmatch_lines([f"*{ref['url']}*"])
+    assert runs["model_0"].data.tags["ci.job_url"] == "https://ci.example/jobs/77"
     assert not (tmp_path / "mlflow.db").exists()
 
 

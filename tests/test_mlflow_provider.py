@@ -190,7 +190,8 @@ class TestPayload:
         assert payload.tags["ci.job_url"] == "https://ci.example/jobs/42"
         assert payload.tags["mlflow.source.git.commit"] == "0123abcd"
         assert payload.tags["mlflow.source.git.branch"] == "main"
-        assert payload.tags["fairmind.git.dirty"] == "true"
+        assert payload.tags["git.commit"] == "0123abcd"
+        assert payload.tags["git.dirty"] == "true"
         assert payload.tags["team"] == "risk"
         assert math.isnan(payload.metrics["sex/equalized_odds_difference"])
         assert payload.skipped_keys == []

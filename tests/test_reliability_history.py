@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_mlflow import runs_of
+from fixtures_mlflow import mlflow_client, runs_of
 from reliability_support import (
     TWO_MODELS,
     clean_env,
@@ -207,6 +207,20 @@ def test_replay_logs_the_same_runs_to_mlflow_and_wandb(tmp_path: Path) -> None:
         for key, value in model["metrics"].items():
             expected = _mlflow_value(value, model["nonfinite"].get(key))
             assert _same(run.data.metrics[key], expected), (key, run.data.metrics[key], expected)
+        # The artifacts carry the model's full result, as the report has it.
+        folder = tmp_path / "artifacts" / run.info.run_id
+        folder.mkdir(parents=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            local = mlflow_client(uri).download_artifacts(run.info.run_id, "fairmind", str(folder))
+        artifact = json.loads((Path(local) / "result.json").read_text(encoding="utf-8"))
+        assert artifact["session"]["id"] == session_id
+        assert artifact["result"] == model
+        for scope, rows in model["groups"].items():
+            assert any(
+                json.loads(p.read_text(encoding="utf-8")) == {"scope": scope, "rows": rows}
+                for p in (Path(local) / "groups").glob("*.json")
+            ), scope
 
     # W&B offline: one run per model, grouped by the session, the same summary numbers.
     wandb_runs = wandb_records.read_runs(str(tmp_path / "wb" / "wandb"))

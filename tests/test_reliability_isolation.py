@@ -8,14 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reliability_support import TWO_MODELS, run_pytest, third_party_conftest, wait_no_processes, write
+from reliability_support import TWO_MODELS, load, run_pytest, third_party_conftest, wait_no_processes, write
 
 PROVIDERS = {"boom": "raise", "nope": "fail", "weird": "bad-return", "quits": "exit", "good": "ok"}
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    write(tmp_path, "conftest.py", third_party_conftest({**PROVIDERS, "slow": "sleep"}))
+    extra = {"slow": "sleep", "malformed": "malformed", "silent": "silent-fail", "vandal": "vandal"}
+    write(tmp_path, "conftest.py", third_party_conftest({**PROVIDERS, **extra}))
     write(tmp_path, "test_models.py", TWO_MODELS)
     return tmp_path
 
@@ -109,3 +110,31 @@ def test_provider_failures_do_not_mask_a_failed_gate(project: Path) -> None:
         "--fairmind-gate-action=warn",
     )
     assert warn.rc == 0, warn.out
+
+
+def test_malformed_outcomes_and_vandal_providers_cannot_break_the_report(project: Path) -> None:
+    """A provider that returns an outcome the report cannot store, or changes the session it
+    was given: the report, the history and the other providers see nothing of it."""
+    result = run_pytest(
+        project, "--fairmind-provider=malformed,silent,vandal,good", "--fairmind-json=report.json"
+    )
+    assert result.rc == 0, result.out
+    assert "INTERNALERROR" not in result.out and "Traceback" not in result.out
+    report = result.report()
+    providers = report["providers"]
+    assert providers["malformed"]["ok"] is False
+    assert providers["malformed"]["error"] == (
+        "provider returned a malformed outcome: TypeError: run of 'credit' is a str, not a RunRef"
+    )
+    assert providers["silent"] == {
+        "ok": False,
+        "error": "failed (the provider gave no reason)",
+        "runs": {},
+        "target": "memory://silent",
+    }
+    assert providers["vandal"]["ok"] is True
+    assert set(report["models"]) == {"credit", "churn"}
+    assert report["session"]["id"] != "changed"
+    assert (project / "logged-good.txt").read_text() == "churn,credit\n"
+    [entry] = result.entries()
+    assert load(entry) == report

@@ -5,7 +5,6 @@ never change the exit code and never fill the user's warning summary."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from reliability_support import TWO_MODELS, clean_env, run_pytest, write
@@ -67,5 +66,5 @@ def test_warning_filters_change_nothing(
     assert isinstance(providers, dict)
     for name in ("mlflow", "wandb"):
         assert providers[name]["ok"] is True, (variant, providers[name])
-    plain_rc, plain_out, _ = sessions["plain"]
+    _, plain_out, _ = sessions["plain"]
     assert _summary(out) == _summary(plain_out)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reliability_support import run_pytest, third_party_conftest, write
+from reliability_support import run_pytest, third_party_conftest, wait_no_processes, write
 
 pytest.importorskip("xdist")
 
@@ -53,3 +53,4 @@ def test_a_killed_worker_loses_only_its_unfinished_test(tmp_path: Path) -> None:
     assert report["providers"]["good"]["ok"] is True
     [entry] = result.entries()
     assert entry.read_text(encoding="utf-8").count('"sex/demographic_parity_ratio"') == 8
+    assert not wait_no_processes(tmp_path), "a worker outlived the session"

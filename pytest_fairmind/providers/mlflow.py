@@ -7,7 +7,7 @@ provider child process, where :meth:`MlflowProvider.log` imports mlflow and does
 Per model: ``create_run`` (run name = model, identity tags), ``log_batch`` in chunks within
 MLflow's per-request limits, the ``fairmind/`` artifacts in one upload, ``set_terminated``.
 Against a server that is 4 HTTP requests per model for a ``record``-only model with up to
-~1000 metrics, plus 2 per session (experiment lookup, idempotence search).
+~1000 metrics, plus 2-3 per session (experiment lookup or creation, idempotence search).
 """
 
 from __future__ import annotations
@@ -173,15 +173,16 @@ class RunPayload:
 
 
 def context_tags(session: SessionResult) -> dict[str, str]:
-    """Session-level tags: pytest/CI context and git (MLflow's own git tag names, so its UI shows them)."""
+    """Session-level tags: pytest/CI context and git, also under MLflow's own git tag names
+    (``mlflow.source.git.*``) so that its UI shows commit and branch."""
     tags = {str(k): str(v) for k, v in session.context.items() if v is not None}
     git = session.git or {}
-    if git.get("commit"):
-        tags["mlflow.source.git.commit"] = str(git["commit"])
-    if git.get("branch"):
-        tags["mlflow.source.git.branch"] = str(git["branch"])
+    for field_name in ("commit", "branch"):
+        if git.get(field_name):
+            tags.setdefault(f"git.{field_name}", str(git[field_name]))
+            tags[f"mlflow.source.git.{field_name}"] = str(git[field_name])
     if git.get("dirty") is not None:
-        tags["fairmind.git.dirty"] = str(bool(git["dirty"])).lower()
+        tags.setdefault("git.dirty", str(bool(git["dirty"])).lower())
     tags.setdefault("mlflow.source.name", "pytest-fairmind")
     return tags
 
