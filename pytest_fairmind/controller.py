@@ -31,7 +31,8 @@ from pytest_fairmind.exceptions import FairmindWarning
 from pytest_fairmind.gates import evaluate, failed_gates, parse_gate
 from pytest_fairmind.history import atomic_write
 from pytest_fairmind.redact import redact_text
-from pytest_fairmind.result import SessionResult
+from pytest_fairmind.records import plain
+from pytest_fairmind.result import ModelResult, SessionResult
 from pytest_fairmind.summary import markdown, provider_lines, verdict_lines
 
 if TYPE_CHECKING:
@@ -43,6 +44,14 @@ _OK_CODES = (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
 def _now() -> str:
     # Microseconds: history entries are named (and pruned, and `last` found) by start time.
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def _make_plain(model: ModelResult) -> None:
+    """Hooks may amend results with numpy values; the report and providers take plain Python."""
+    model.metrics = {str(k): float(v) for k, v in model.metrics.items()}
+    model.params = {str(k): plain(v) for k, v in model.params.items()}
+    model.tags = {str(k): str(v) for k, v in model.tags.items()}
+    model.groups = {str(scope): plain(rows) for scope, rows in model.groups.items()}
 
 
 class FairmindController:
@@ -126,6 +135,7 @@ class FairmindController:
         state.result = result
         for model in models.values():
             self.config.hook.pytest_fairmind_model_result(result=model, session=result)
+            _make_plain(model)
         gates = [parse_gate(e) for e in gate_exprs]
         baseline = None
         if any(g.tolerance is not None for g in gates):  # regression rules: read the baseline

@@ -91,6 +91,10 @@ def _as_number_list(value: object) -> list[float] | None:
         if all(_is_number(v) for v in value):
             return [float(v) for v in value]
         return None
+    to_numpy = getattr(value, "to_numpy", None)
+    if callable(to_numpy) and type(value).__module__.partition(".")[0] == "pandas":
+        array = to_numpy()  # a Series/Index/DataFrame: its numbers, like the array they hold
+        return _as_number_list(array) if _is_numpy(array) else None
     return None
 
 

@@ -43,6 +43,7 @@ class StalledListener:
         self._sock.settimeout(0.1)
         self.port: int = self._sock.getsockname()[1]
         self.accepted = threading.Event()
+        self.first_accept: float | None = None  # time.monotonic() of the first connection
         self.connections = 0
         self._held: list[socket.socket] = []
         self._stop = threading.Event()
@@ -61,6 +62,8 @@ class StalledListener:
                 continue
             self._held.append(conn)
             self.connections += 1
+            if self.first_accept is None:
+                self.first_accept = time.monotonic()
             self.accepted.set()
 
     def close(self) -> None:

@@ -41,6 +41,12 @@ def test_numpy_scalars_and_arrays(fairmind):
                      "zero_d": np.array(2.5), "arr": np.arange(4), "empty": np.array([]),
                      "matrix": np.ones((2, 3)), "lst": [1, 2.5, np.float64(3)], "tup": (), "frac": 0.25})
 
+def test_pandas_values(fairmind):
+    pd = pytest.importorskip("pandas")
+    fairmind.record({"series": pd.Series([1.0, 2.0, 6.0]), "frame": pd.DataFrame({"a": [1, 2], "b": [3, 4]}),
+                     "series_mean": pd.Series([1.0, 2.0]).mean()})
+    raises(r"value of 'labels' is a Series", fairmind.record, {"labels": pd.Series(["a", "b"])})
+
 def test_numpy_params(fairmind):
     fairmind.record({}, params={"p_float": np.float64(1.5), "p_int": np.int32(2), "p_arr": np.arange(3),
                                 "p_nan": float("nan"), "p_none": None, "p_bool": np.bool_(True)})
@@ -199,6 +205,11 @@ def test_documented_conversions(matrix: tuple[Any, dict[str, Any], float]) -> No
         "p_bool": True,
     }
     assert metrics["per_class.0"] == 0.1 and metrics["per_class.1"] == 0.9
+    # pandas Series/DataFrames are numeric sequences too (when pandas is installed)
+    if "series.mean" in metrics:
+        assert metrics["series.mean"] == 3.0 and metrics["series.count"] == 3.0
+        assert metrics["frame.count"] == 4.0 and metrics["frame.max"] == 4.0
+        assert metrics["series_mean"] == 1.5
     assert metrics["x." * 100 + "v"] == 1.0
     assert metrics["k" * 250] == 1.0
     assert params["blob"] == "x" * 1_000_000
@@ -339,3 +350,28 @@ def test_odd_names_and_huge_values_reach_the_providers(tmp_path: Path) -> None:
     for run in wandb_runs.values():
         assert run.config["blob"] == "y" * 1_000_000
         assert run.metrics["inf"] == math.inf
+
+
+def test_a_hook_amending_results_with_numpy_values(pytester: pytest.Pytester) -> None:
+    """``pytest_fairmind_model_result`` may add numpy numbers (a metric computed with numpy):
+    they are saved and reported like recorded ones, never an INTERNALERROR."""
+    pytester.makeconftest(
+        """
+        import numpy as np
+
+        def pytest_fairmind_model_result(result, session):
+            result.metrics["n_rows"] = np.int64(3)
+            result.metrics["auc"] = np.float32(0.5)
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_a(fairmind):
+            fairmind.record({"accuracy": 0.5}, model="m")
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--fairmind-json=r.json")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert result.ret == 0
+    metrics = json.loads((pytester.path / "r.json").read_text())["models"]["m"]["metrics"]
+    assert metrics == {"accuracy": 0.5, "n_rows": 3.0, "auc": 0.5}

@@ -77,16 +77,23 @@ def test_mlflow_stalled_server_is_cut_at_the_timeout(project: Path) -> None:
             "--fairmind-json=report.json",
             "--fairmind-strict",
         )
-        seconds = time.monotonic() - start
-        assert stall.accepted.is_set(), "the provider never reached the listener"
+        end = time.monotonic()
+        assert stall.first_accept is not None, "the provider never reached the listener"
     assert result.rc == 1, result.out  # strict: a failed provider fails the session
     outcome = result.report()["providers"]["mlflow"]
     assert outcome["ok"] is False
-    assert "timed out after 5 s (--fairmind-timeout)" in outcome["error"]
+    # The provider's own request timeout (derived from the budget) or, when the provider process
+    # started too slowly for that, the kill at the deadline.
+    assert outcome["error"] in (
+        f"no answer from {stall.url}: timed out",
+        "timed out after 5 s (--fairmind-timeout); abandoned",
+    ), outcome["error"]
     assert "2 passed" in result.out
-    # The stall is cut at the 5 s budget (plus interpreter start-up), not MLflow's 120 s timeout.
+    # Cut at the 5 s budget (plus interpreter start-up), not MLflow's 120 s request timeout;
+    # and really held in the request for a while, not failed fast.
     # (5 s, not less: importing mlflow in the provider process takes seconds on a busy machine.)
-    assert 5 <= seconds < 5 + 15, seconds
+    assert end - start < 5 + 15, end - start
+    assert end - stall.first_accept > 0.5, end - stall.first_accept
     _assert_saved_for_replay(project, "mlflow", "timed out")
     assert not wait_no_processes(project)
 
