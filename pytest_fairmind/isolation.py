@@ -235,10 +235,13 @@ def _bound_life(parent: int, timeout: float, workdir: str) -> None:
     """
 
     def on_term(signum: int, frame: object) -> None:
-        if os.getppid() != parent:
-            import shutil
+        # Not conditional on getppid(): the death signal fires when the *thread* that started us
+        # exits, and while pytest's other threads are still exiting we may be reparented to one
+        # of them, so our parent pid looks unchanged. Nobody sends us SIGTERM but a dying pytest
+        # (the parent kills with SIGKILL), so the folder is nobody's any more.
+        import shutil
 
-            shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
         kill_tree(os.getpid())
 
     signal.signal(signal.SIGTERM, on_term)
