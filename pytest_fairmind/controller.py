@@ -179,6 +179,7 @@ class FairmindController:
             *(f"FairmindWarning turned into an error: {e}" for e in state.errors),
         ]
         result.exitstatus = status
+        result.finished = _now()  # the tests' end; providers' runs end here too
         result.providers = pending_outcomes(state.providers)
 
         folder = self._history_folder()
@@ -197,7 +198,6 @@ class FairmindController:
             if settings.strict and provider_failed and status in _OK_CODES:
                 status = int(pytest.ExitCode.TESTS_FAILED)
         result.exitstatus = status
-        result.finished = _now()
         if state.history_entry is not None:
             try:
                 history.save(folder, result, keep=keep)
