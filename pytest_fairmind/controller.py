@@ -30,8 +30,8 @@ from pytest_fairmind.dispatch import log_session, pending_outcomes, provider_pro
 from pytest_fairmind.exceptions import FairmindWarning
 from pytest_fairmind.gates import evaluate, failed_gates, parse_gate
 from pytest_fairmind.history import atomic_write
-from pytest_fairmind.redact import redact_text
 from pytest_fairmind.records import plain
+from pytest_fairmind.redact import redact_text
 from pytest_fairmind.result import ModelResult, SessionResult
 from pytest_fairmind.summary import markdown, provider_lines, verdict_lines
 

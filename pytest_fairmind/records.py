@@ -13,7 +13,7 @@ import math
 import numbers
 import re
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 Record = dict[str, Any]
@@ -113,6 +113,23 @@ def _key_text(key: object, path: str) -> str:
     raise RecordError(f"key {key!r} at {path or 'the top level'} is a {type(key).__name__}; keys must be str")
 
 
+def _leaves(values: Mapping[Any, Any], prefix: str = "") -> Iterator[tuple[str, object]]:
+    """``(dotted key, plain value)`` for every non-mapping leaf, breadth first.
+
+    Iterative: deeply nested dicts must not hit the recursion limit.
+    """
+    pending: deque[tuple[str, Mapping[Any, Any]]] = deque([(prefix, values)])
+    while pending:
+        path, mapping = pending.popleft()
+        for raw_key, raw_value in mapping.items():
+            key = f"{path}.{_key_text(raw_key, path)}" if path else _key_text(raw_key, path)
+            value = _plain_scalar(raw_value)
+            if isinstance(value, Mapping):
+                pending.append((key, value))
+            else:
+                yield key, value
+
+
 def flatten(values: Mapping[str, Any], *, prefix: str = "") -> tuple[dict[str, float], dict[str, Any]]:
     """Split a nested mapping into ``(metrics, params)`` with dotted keys (not yet validated)."""
     __tracebackhide__ = True  # pytest shows the user's call, not our validation
@@ -126,52 +143,38 @@ def flatten(values: Mapping[str, Any], *, prefix: str = "") -> tuple[dict[str, f
             raise RecordError(f"key {key!r} is recorded twice in one call (after flattening with '.')")
         return key
 
-    pending: deque[tuple[str, Mapping[Any, Any]]] = deque([(prefix, values)])
-    while pending:  # iterative: deeply nested dicts must not hit the recursion limit
-        path, mapping = pending.popleft()
-        for raw_key, raw_value in mapping.items():
-            key = f"{path}.{_key_text(raw_key, path)}" if path else _key_text(raw_key, path)
-            value = _plain_scalar(raw_value)
-            if isinstance(value, Mapping):
-                pending.append((key, value))
-            elif _is_bool(value) or value is None or isinstance(value, str):
-                params[unique(key)] = bool(value) if _is_bool(value) else value
-            elif _is_number(value):
-                metrics[unique(key)] = float(value)  # type: ignore[arg-type]
-            else:
-                numbers_ = _as_number_list(value)
-                if numbers_ is None:
-                    raise RecordError(
-                        f"value of {key!r} is a {type(value).__name__}; record numbers, numeric "
-                        "sequences or arrays (as statistics), str, bool or None"
-                    )
-                for suffix, stat in _stats(numbers_).items():
-                    metrics[unique(f"{key}.{suffix}")] = stat
+    for key, value in _leaves(values, prefix):
+        if _is_bool(value) or value is None or isinstance(value, str):
+            params[unique(key)] = bool(value) if _is_bool(value) else value
+        elif _is_number(value):
+            metrics[unique(key)] = float(value)  # type: ignore[arg-type]
+        else:
+            numbers_ = _as_number_list(value)
+            if numbers_ is None:
+                raise RecordError(
+                    f"value of {key!r} is a {type(value).__name__}; record numbers, numeric "
+                    "sequences or arrays (as statistics), str, bool or None"
+                )
+            for suffix, stat in _stats(numbers_).items():
+                metrics[unique(f"{key}.{suffix}")] = stat
     return metrics, params
 
 
 def _flatten_params(values: Mapping[str, Any]) -> dict[str, Any]:
     """Explicit ``params=``: every leaf is a param (numbers stay numbers, sequences become text)."""
     params: dict[str, Any] = {}
-    pending: deque[tuple[str, Mapping[Any, Any]]] = deque([("", values)])
-    while pending:
-        path, mapping = pending.popleft()
-        for raw_key, raw_value in mapping.items():
-            key = f"{path}.{_key_text(raw_key, path)}" if path else _key_text(raw_key, path)
-            value = _plain_scalar(raw_value)
-            if isinstance(value, Mapping):
-                pending.append((key, value))
-            elif value is None or isinstance(value, (str, bool)):
-                params[key] = value
-            elif _is_bool(value):
-                params[key] = bool(value)
-            elif _is_number(value):
-                number = float(value)  # type: ignore[arg-type]
-                params[key] = int(value) if isinstance(value, numbers.Integral) else number
-                if not math.isfinite(number):
-                    params[key] = str(number)
-            else:
-                params[key] = str(value)
+    for key, value in _leaves(values):
+        if value is None or isinstance(value, (str, bool)):
+            params[key] = value
+        elif _is_bool(value):
+            params[key] = bool(value)
+        elif _is_number(value):
+            number = float(value)  # type: ignore[arg-type]
+            params[key] = int(value) if isinstance(value, numbers.Integral) else number
+            if not math.isfinite(number):
+                params[key] = str(number)
+        else:
+            params[key] = str(value)
     return params
 
 

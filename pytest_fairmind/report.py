@@ -158,18 +158,23 @@ def _provider_from_dict(data: dict[str, Any]) -> ProviderOutcome:
     )
 
 
+def session_header(session: SessionResult) -> dict[str, Any]:
+    """The report's ``session`` object (not yet redacted)."""
+    return {
+        "id": session.id,
+        "project": session.project,
+        "started": session.started,
+        "finished": session.finished,
+        "exitstatus": session.exitstatus,
+        "git": session.git,
+    }
+
+
 def session_to_dict(session: SessionResult) -> dict[str, Any]:
     """The report document, with every string passed through secret redaction."""
     doc = {
         "schema": SCHEMA,
-        "session": {
-            "id": session.id,
-            "project": session.project,
-            "started": session.started,
-            "finished": session.finished,
-            "exitstatus": session.exitstatus,
-            "git": session.git,
-        },
+        "session": session_header(session),
         "providers": {name: _provider_to_dict(o) for name, o in session.providers.items()},
         "models": {name: model_to_dict(m) for name, m in session.models.items()},
         "gates_not_evaluated": list(session.gates_not_evaluated),

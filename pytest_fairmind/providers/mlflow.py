@@ -308,19 +308,13 @@ def write_artifacts(
     Returns notes about charts that could not be drawn (never fatal).
     """
     from pytest_fairmind.plots import group_chart_png, matplotlib_available
-    from pytest_fairmind.report import SCHEMA, model_to_dict
+    from pytest_fairmind.report import SCHEMA, model_to_dict, session_header
 
     notes: list[str] = []
     model_doc = model_to_dict(model)
     doc = {
         "schema": SCHEMA,
-        "session": {
-            "id": session.id,
-            "project": session.project,
-            "started": session.started,
-            "finished": session.finished,
-            "git": session.git,
-        },
+        "session": session_header(session),
         "model": model.name,
         "result": model_doc,
     }

@@ -249,8 +249,8 @@ def keep_charts(remaining: float, spent: float, done: int, left: int) -> bool:
     """Whether to go on drawing charts after ``done`` models took ``spent`` seconds.
 
     A chart costs more than the run itself (~0.12 s CPU each, a run ~0.05 s): when the ``left``
-    models would not fit in the ``remaining`` budget at this pace (with a margin), the runs are kept and the charts
-    dropped.
+    models would not fit in the ``remaining`` budget at this pace (with a margin), the runs are
+    kept and the charts dropped.
     """
     return done == 0 or remaining > 1.5 * (spent / done) * left
 
