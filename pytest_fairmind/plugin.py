@@ -351,15 +351,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             # records for no model explicitly (else every test would add an empty default model).
             payload["models" if marked is not None else "default_models"] = [model]
             try:
-                gates = _marker_gates(item)
+                gates, directions = _marker_gates(item), _marker_directions(item)
             except GateSyntaxError:
-                gates = []  # reported by pytest_runtest_setup as the test's error
+                gates, directions = [], []  # reported by pytest_runtest_setup as the test's error
             if gates:
                 payload["gates"] = gates
-            try:
-                directions = _marker_directions(item)
-            except GateSyntaxError:
-                directions = []  # reported by pytest_runtest_setup as the test's error
             if directions:
                 payload["directions"] = directions
     if payload:
