@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LEFTOVERS = (".fairmind", "mlflow.db", "mlruns", "wandb", "__pycache__", ".pytest_cache", ".benchmarks")
 # Variables of the calling environment that would change what the example does.
 _ENV_PREFIXES = ("FAIRMIND_", "MLFLOW_", "WANDB_", "PYTEST_", "GITHUB_STEP_SUMMARY")

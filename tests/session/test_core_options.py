@@ -61,7 +61,7 @@ def test_distribution_metadata() -> None:
 def test_repository_layout() -> None:
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     for name in ("pytest_fairmind", "tests", "examples", "pyproject.toml", "README.md", "tox.ini"):
         assert (root / name).exists(), name
     assert (root / "pytest_fairmind" / "report.schema.json").is_file()

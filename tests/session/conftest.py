@@ -1,0 +1,1 @@
+"""Session tests: pytester sessions of the plugin, with no real provider behind them."""
