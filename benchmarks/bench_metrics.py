@@ -8,7 +8,13 @@ Everything is measured side by side in one run and reported as ratios:
    groups, plus the figures for string/object group labels;
 3. bootstrap intervals: 1000 resamples on 1M rows vs one point estimate (unweighted), and the
    per-resample cost of the weighted (row-resampling) path;
-4. peak extra memory of assess (tracemalloc) relative to the input.
+4. peak extra memory of assess (tracemalloc) relative to the input;
+5. assess v2: the whole binary label family vs the section-4 table alone (same counting pass) on
+   10M rows; scores by group (1M rows x 10 groups) vs one ``np.argsort`` and vs MetricFrame with
+   ``roc_auc_score``; 1000 score-family resamples on 100k rows vs one point estimate; regression by
+   group (10M rows) vs its six weighted ``np.bincount`` passes; a callable by group (1M rows x 50
+   groups) vs its floor (one stable sort, the callable on each slice and once overall) and vs
+   MetricFrame.
 
 Run: ``python benchmarks/bench_metrics.py`` (``--quick`` for smaller sizes and fewer repeats).
 Timings are the best of several runs (contenders alternate); fairlearn runs once or twice per case.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -205,11 +212,159 @@ def bench_memory(n: int) -> None:
         print(f"  {name:<44} {peak / 1e6:>10.1f} MB  ({peak / n:.2f} bytes/row; inputs {3 * 8} bytes/row)")
 
 
+def bench_label_family(n: int, repeat: int) -> None:
+    from pytest_fairmind.metrics import pipeline
+    from pytest_fairmind.metrics.table import BINARY, Table
+
+    rng = np.random.default_rng(4)
+    groups = rng.integers(0, 5, n)
+    y_true = rng.integers(0, 2, n)
+    y_pred = rng.integers(0, 2, n)
+    section4 = Table(BINARY.columns[:4], BINARY.aggregates[:9])
+
+    def today() -> None:
+        pipeline.BINARY = section4
+        try:
+            assess(y_true, y_pred, sensitive_features=groups)
+        finally:
+            pipeline.BINARY = BINARY
+
+    header(f"assess v2: the label family, {n:,} int-coded rows", "family", "section 4")
+    ours, theirs = side_by_side(lambda: assess(y_true, y_pred, sensitive_features=groups), today, repeat)
+    print(
+        f"  {'all label metrics vs the 9 of section 4':<44} {ours * 1e3:>10.2f} ms {theirs * 1e3:>12.2f} ms"
+        f" {ours / theirs:>10.2f}x  (target <= 1.3x)"
+    )
+
+
+def bench_scores(n: int, repeat: int) -> None:
+    import warnings
+
+    import pandas as pd
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    groups = rng.integers(0, 10, n)
+    y_true = rng.integers(0, 2, n)
+    scores = np.clip(rng.random(n) * 0.8 + 0.2 * y_true, 0, 1)
+    header(f"assess v2: scores by group, {n:,} rows x 10 groups", "assess", "argsort")
+
+    def family() -> None:
+        assess(y_true, sensitive_features=groups, y_score=scores)
+
+    ours, sort = side_by_side(family, lambda: np.argsort(scores), repeat)
+    print(
+        f"  {'whole score family vs one np.argsort':<44} {ours * 1e3:>10.2f} ms {sort * 1e3:>12.2f} ms"
+        f" {ours / sort:>10.2f}x  (target <= 6x)"
+    )
+    sf = pd.Series(groups)
+
+    def frame() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = MetricFrame(metrics=roc_auc_score, y_true=y_true, y_pred=scores, sensitive_features=sf)
+            frame.group_min()
+
+    theirs = best_of(frame, 1)
+    row("score family vs MetricFrame(roc_auc_score)", ours, theirs, "target >= 20x faster")
+
+
+def bench_score_bootstrap(n: int, n_boot: int, repeat: int) -> None:
+    rng = np.random.default_rng(6)
+    groups = rng.integers(0, 10, n)
+    y_true = rng.integers(0, 2, n)
+    scores = np.clip(rng.random(n) * 0.8 + 0.2 * y_true, 0, 1)
+    header(f"assess v2: score-family bootstrap, {n:,} rows", "with CI", "point est.")
+    point = best_of(lambda: assess(y_true, sensitive_features=groups, y_score=scores), repeat)
+    boot = best_of(lambda: assess(y_true, sensitive_features=groups, y_score=scores, n_boot=n_boot), 1)
+    print(
+        f"  {f'{n_boot} exact row resamples':<44} {boot * 1e3:>10.2f} ms {point * 1e3:>12.2f} ms"
+        f" {boot / point:>10.1f}x  (target <= 400x)"
+    )
+
+
+def bench_regression(n: int, repeat: int) -> None:
+    rng = np.random.default_rng(7)
+    groups = rng.integers(0, 5, n)
+    y_true = rng.normal(size=n)
+    y_pred = y_true + rng.normal(size=n)
+    w = rng.random(n)
+    header(f"assess v2: regression by group, {n:,} rows", "assess", "6 bincounts")
+
+    def six() -> None:
+        e = y_pred - y_true
+        for values in (w, w * y_true, w * y_true * y_true, w * y_pred, w * np.abs(e), w * e * e):
+            np.bincount(groups, values, 5)
+
+    for name, weights in (("unweighted", None), ("weighted", w)):
+        ours, floor = side_by_side(
+            lambda weights=weights: assess(
+                y_true, y_pred, sensitive_features=groups, task="regression", sample_weight=weights
+            ),
+            six,
+            repeat,
+        )
+        print(
+            f"  {name:<44} {ours * 1e3:>10.2f} ms {floor * 1e3:>12.2f} ms {ours / floor:>10.2f}x"
+            "  (target <= 2.5x)"
+        )
+
+
+def bench_callable(n: int, repeat: int) -> None:
+    import warnings
+
+    import pandas as pd
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import matthews_corrcoef
+
+    rng = np.random.default_rng(8)
+    groups = rng.integers(0, 50, n)
+    y_true = rng.integers(0, 2, n)
+    y_pred = np.where(rng.random(n) < 0.8, y_true, 1 - y_true)
+    header(f"assess v2: a callable by group, {n:,} rows x 50 groups", "assess", "floor")
+
+    def floor() -> None:
+        order = np.argsort(groups, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(groups, minlength=50))])
+        t, p = y_true[order], y_pred[order]
+        for a, b in itertools.pairwise(bounds):
+            matthews_corrcoef(t[a:b], p[a:b])
+        matthews_corrcoef(y_true, y_pred)
+
+    def ours_fn() -> None:
+        assess(y_true, y_pred, sensitive_features=groups, metrics={"mcc": matthews_corrcoef})
+
+    ours, bottom = side_by_side(ours_fn, floor, repeat)
+    print(
+        f"  {'matthews_corrcoef vs the floor':<44} {ours * 1e3:>10.2f} ms {bottom * 1e3:>12.2f} ms"
+        f" {ours / bottom:>10.2f}x  (target <= 1.3x)"
+    )
+    sf = pd.Series(groups)
+
+    def frame() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mf = MetricFrame(metrics=matthews_corrcoef, y_true=y_true, y_pred=y_pred, sensitive_features=sf)
+            mf.difference(), mf.group_min()
+
+    row("matthews_corrcoef vs MetricFrame", ours, best_of(frame, 1), "target >= 5x faster")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--v2", action="store_true", help="only the assess v2 cases")
     args = parser.parse_args()
     repeat = 3 if args.quick else 7
+    big = 1_000_000 if args.quick else 10_000_000
+    bench_label_family(big, repeat)
+    bench_scores(1_000_000, repeat)
+    bench_score_bootstrap(100_000, 1000, repeat)
+    bench_regression(big, repeat)
+    bench_callable(1_000_000, repeat)
+    if args.v2:
+        return
     bench_fairlearn(100_000, repeat)
     bench_bincount(1_000_000 if args.quick else 10_000_000, repeat)
     bench_bootstrap(1_000_000, 1000, repeat)

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the server helpers of the test fixtures
+sys.path.insert(0, str(REPO / "tests"))  # the server helpers of the tests (tests/helpers.py)
 
 CHILD_ENV = {"PYTHONWARNINGS": "ignore", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 IMPL = "pytest_fairmind.providers.mlflow:MlflowProvider"
@@ -203,7 +203,7 @@ def sqlite_part(args: argparse.Namespace) -> None:
 
 
 def server_part(args: argparse.Namespace) -> None:
-    from fixtures_mlflow import start_mlflow_server, stop_mlflow_server  # type: ignore[import-not-found]
+    from helpers import start_mlflow_server, stop_mlflow_server  # type: ignore[import-not-found]
 
     n, k, p = args.models, args.metrics, args.params
     with tempfile.TemporaryDirectory(prefix="fairmind-bench-server-") as tmp:

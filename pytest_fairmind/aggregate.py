@@ -3,7 +3,7 @@
 Pure (no pytest import). The plugin feeds :class:`Collector` with what arrives on test reports, in
 the order they arrive (with or without xdist), then calls :meth:`Collector.build`.
 
-Merging rules (SPEC section 3): within one test, a later record of a key wins silently (reruns
+Merging rules (see docs/report.md): within one test, a later record of a key wins silently (reruns
 record again); across tests, the test whose node id sorts last wins, so xdist's scheduling order
 changes nothing, and every differing value is kept in the model's ``collisions``.
 """
@@ -11,13 +11,17 @@ changes nothing, and every differing value is kept in the model's ``collisions``
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from pytest_fairmind.gating.directions import Declaration, declaration_from_plain
+from pytest_fairmind.gating.grammar import Gate, gate_from_plain
 from pytest_fairmind.records import Record
 from pytest_fairmind.result import Collision, ModelResult, TestOutcome
 
 _FAILED = ("failed", "error")
+T = TypeVar("T")
 
 
 @dataclass
@@ -29,7 +33,17 @@ class TestData:
     records: list[Record] = field(default_factory=list)
     models: list[str] = field(default_factory=list)  # models the test belongs to without recording
     default_models: list[str] = field(default_factory=list)  # ini fairmind_model: when it recorded none
-    gates: list[str] = field(default_factory=list)  # marker gates, already prefixed with the model
+    gates: list[Gate] = field(default_factory=list)  # marker gates, each for its mark's model
+    directions: list[Declaration] = field(default_factory=list)  # the marks' lower/higher_is_better
+    location: tuple[str, int] | None = None  # (file, 1-based line) of the test, for warnings
+
+
+@dataclass(frozen=True)
+class CollisionWarning:
+    """A key recorded with different values by different tests: the warning to emit about it."""
+
+    message: str
+    nodeid: str  # the test whose value won (its node id sorts last): where the warning points
 
 
 def outcome_word(when: str, outcome: str, wasxfail: bool, previous: str | None) -> str | None:
@@ -76,28 +90,50 @@ class Collector:
         if word is not None:
             data.outcome = word
         if payload:
+            location = payload.get("location")
+            if location and data.location is None:
+                data.location = (str(location[0]), int(location[1]))
             data.records.extend(payload.get("records", ()))
-            for model in payload.get("models", ()):
-                if model not in data.models:
-                    data.models.append(model)
-            for model in payload.get("default_models", ()):
-                if model not in data.default_models:
-                    data.default_models.append(model)
-            for gate in payload.get("gates", ()):
-                if gate not in data.gates:
-                    data.gates.append(gate)
+            _extend(data.models, payload.get("models", ()))
+            _extend(data.default_models, payload.get("default_models", ()))
+            _extend(data.gates, map(gate_from_plain, payload.get("gates", ())))
+            _extend(data.directions, map(declaration_from_plain, payload.get("directions", ())))
 
-    def marker_gates(self) -> list[str]:
-        gates: list[str] = []
+    def add_crash(self, nodeid: str, models: Iterable[str]) -> TestData | None:
+        """xdist: the test ``nodeid`` crashed its worker. ``models`` are those it had recorded for
+        (the worker's spool): the test is kept for them, so they are listed even when it was their
+        only test. None when the test is known for no model."""
+        models = list(models)
+        if not models and nodeid not in self.tests:
+            return None
+        data = self.test(nodeid)
+        _extend(data.models, models)
+        return data
+
+    def marker_gates(self) -> list[Gate]:
+        """The marks' gates of every test, in node id order, each once."""
+        gates: list[Gate] = []
         for nodeid in sorted(self.tests):
-            for gate in self.tests[nodeid].gates:
-                if gate not in gates:
-                    gates.append(gate)
+            _extend(gates, self.tests[nodeid].gates)
         return gates
 
-    def build(self) -> tuple[dict[str, ModelResult], list[str]]:
-        """One result per model (sorted by name) and the collision messages to warn about."""
+    def marker_directions(self) -> list[Declaration]:
+        """The marks' direction declarations of every test, in node id order, each once."""
+        declared: list[Declaration] = []
+        for nodeid in sorted(self.tests):
+            _extend(declared, self.tests[nodeid].directions)
+        return declared
+
+    def build(self) -> tuple[dict[str, ModelResult], list[CollisionWarning]]:
+        """One result per model (sorted by name) and the collisions to warn about."""
         return build_models(self.tests.values())
+
+
+def _extend(items: list[T], more: Iterable[T]) -> None:
+    """Append each of ``more`` that ``items`` does not hold yet."""
+    for item in more:
+        if item not in items:
+            items.append(item)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -106,7 +142,7 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b) and type(a) is type(b)
 
 
-def build_models(tests: Any) -> tuple[dict[str, ModelResult], list[str]]:
+def build_models(tests: Iterable[TestData]) -> tuple[dict[str, ModelResult], list[CollisionWarning]]:
     """Merge tests' records into model results; see the module docstring for the rules."""
     per_model: dict[str, ModelResult] = {}
     # key kind -> model -> key -> [(nodeid, value)] to find collisions
@@ -141,17 +177,18 @@ def build_models(tests: Any) -> tuple[dict[str, ModelResult], list[str]]:
                     target[key] = value  # node ids ascend: the last one wins
             result.groups.update(values["groups"])
 
-    warnings: list[str] = []
+    warnings: list[CollisionWarning] = []
     for kind, models in seen.items():
         for name, keys in models.items():
             for key, recorded in keys.items():
                 if len(recorded) > 1 and any(not _same(recorded[0][1], v) for _, v in recorded[1:]):
                     per_model[name].collisions.append(Collision(key, recorded))
                     listing = ", ".join(f"{nodeid} -> {value!r}" for nodeid, value in recorded)
-                    warnings.append(
+                    message = (
                         f"model {name!r}: {kind[:-1]} {key!r} was recorded with different values by "
                         f"different tests; the last node id wins ({listing})"
                     )
+                    warnings.append(CollisionWarning(message, recorded[-1][0]))
     for result in per_model.values():
         result.recompute_verdict()
     return dict(sorted(per_model.items())), warnings

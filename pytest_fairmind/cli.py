@@ -1,4 +1,4 @@
-"""The ``fairmind`` command: replay, check and status, outside a pytest session (SPEC section 8).
+"""The ``fairmind`` command: replay, check and status, outside a pytest session (see docs/cli.md).
 
 Exit codes: 0 success, 1 a gate or a provider failed, 2 bad usage or an unreadable file.
 """
@@ -8,28 +8,40 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from pytest_fairmind import __version__, history, report
-from pytest_fairmind.baseline import (
-    CHECK_HINT,
-    BaselineError,
-    Directions,
-    check_source,
-    load_baseline,
-    recorded_directions,
-    unused_notice,
-)
+from pytest_fairmind import __version__, gating, history, report
 from pytest_fairmind.dispatch import log_session
-from pytest_fairmind.gates import GateSyntaxError, evaluate, failed_gates, parse_gate
-from pytest_fairmind.providers.base import Provider, ProviderRegistry, ProviderSettings
+from pytest_fairmind.gating.baseline import recorded_baseline
+from pytest_fairmind.gating.directions import CHECK_HINT, Directions, recorded_directions
+from pytest_fairmind.gating.pipeline import strict_line
+from pytest_fairmind.locks import LockTimeout, lock_entry
+from pytest_fairmind.providers.base import ProviderBuildError, ProviderRegistry, ProviderSettings, project_for
 from pytest_fairmind.redact import redact_text
-from pytest_fairmind.result import SessionResult
-from pytest_fairmind.settings import WANDB_MODES, SettingsError, split_list
+from pytest_fairmind.replay import ReplayOptions, ReplayTarget, environ_set, replay_target
+from pytest_fairmind.result import ProviderOutcome, SessionResult
+from pytest_fairmind.settings import (
+    WANDB_MODES,
+    SettingsError,
+    clamp_timeout,
+    normalize_wandb_mode,
+    pick,
+    split_list,
+)
 from pytest_fairmind.summary import provider_lines, verdict_lines
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: How ``fairmind check`` names strict mode in what it prints.
+CHECK_STRICT = "--strict"
+#: How much longer than its own budget a replay waits for another replay of the same entry.
+_LOCK_MARGIN_S = 60.0
+#: The longest ``--timeout``: 24 days. Waits on child processes that read their output poll with
+#: a C int of milliseconds, and a provider child's alarm adds a margin to its budget: past this
+#: either overflows (``inf`` and ``1e10`` mean "no practical limit").
+MAX_TIMEOUT_S = float((2**31 - 1) // 1000 - 3600)
 ENTRY_POINT_GROUP = "pytest_fairmind.providers"
 
 
@@ -56,19 +68,6 @@ def registry() -> ProviderRegistry:
         except Exception as exc:
             print(f"fairmind: provider plugin {ep.name!r} failed to load: {exc}", file=sys.stderr)
     return reg
-
-
-def _build(names: Sequence[str], settings: ProviderSettings, reg: ProviderRegistry) -> list[Provider]:
-    built: list[Provider] = []
-    for name in names:
-        spec = reg.get(name)
-        if spec is None:
-            raise UsageFailure(f"unknown provider {name!r} (known: {', '.join(reg.names())})")
-        missing = spec.missing_requirements()
-        if missing:
-            raise UsageFailure(f"provider {name!r} needs {', '.join(missing)}: {spec.install_hint()}")
-        built.append(spec.factory(settings))
-    return built
 
 
 def pytest_ini_values(start: Path | None = None) -> dict[str, str]:
@@ -120,18 +119,47 @@ def _history_folder(args: argparse.Namespace) -> Path:
     )
 
 
-def _session_paths(paths: Sequence[str], folder: Path) -> list[Path]:
+def _notice(line: str) -> None:
+    """A line about the command's own work (a skipped file...), on stderr."""
+    print(f"fairmind: {redact_text(line)}", file=sys.stderr)
+
+
+def _known_project(ini: Mapping[str, str]) -> str | None:
+    """The project when the configuration names one (ini ``fairmind_project``, ``FAIRMIND_PROJECT``)."""
+    project = pick(None, ini.get("project"), os.environ, ["FAIRMIND_PROJECT"])
+    return str(project).strip() or None if project else None
+
+
+def _last(folder: Path, project: str | None) -> Path:
+    """``last``: the newest readable session (of ``project`` when known); unreadable ones are
+    passed over with a notice."""
+    passed_over: list[Path] = []
+
+    def skipped(path: Path, why: str) -> None:
+        passed_over.append(path)
+        _notice(f"skipped {path}: cannot read the session ({why})")
+
+    found = history.newest(folder, project=project, on_skip=skipped)
+    if found is None:
+        of = f" of project {project!r}" if project else ""
+        unreadable = f" ({len(passed_over)} unreadable file(s) skipped)" if passed_over else ""
+        raise UsageFailure(f"no session{of} in the history folder {folder}{unreadable}")
+    return found[0]
+
+
+def _session_paths(paths: Sequence[str], folder: Path, project: str | None) -> list[Path]:
+    """The files named by ``paths``; a folder gives its entries. A path that does not exist is
+    bad usage (before anything is done)."""
     found: list[Path] = []
     for raw in paths:
         if raw == "last":
-            entry = history.last(folder)
-            if entry is None:
-                raise UsageFailure(f"no session in the history folder {folder}")
-            found.append(entry)
+            found.append(_last(folder, project))
             continue
         path = Path(raw)
         if path.is_dir():
-            entries = history.entries(path) or sorted(path.glob("*.json"))
+            entries = history.entries(path) or sorted(
+                p for p in path.glob("*.json") if not p.name.startswith(".")
+            )
             if not entries:
                 raise UsageFailure(f"{path}: no saved sessions in this folder")
             found.extend(entries)
@@ -142,10 +170,11 @@ def _session_paths(paths: Sequence[str], folder: Path) -> list[Path]:
     return found
 
 
-def _load(path: Path) -> SessionResult:
+def _read(path: Path) -> SessionResult:
+    """The session in ``path``; :class:`UsageFailure` (one line) when it cannot be read."""
     try:
         return report.load(str(path))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, report.ReportError) as exc:
         raise UsageFailure(f"{path}: cannot read the session ({exc})") from None
 
 
@@ -156,81 +185,144 @@ def _is_history_entry(path: Path) -> bool:
 def cmd_replay(args: argparse.Namespace) -> int:
     reg = registry()
     ini = pytest_ini_values()
-    worst = EXIT_OK
-    for path in _session_paths(args.paths, _history_folder(args)):
-        session = _load(path)
-        names = [n for n in split_list(args.provider) if n.lower() != "none"]
-        if not args.provider:  # the providers that failed in the session
-            names = [n for n, o in session.providers.items() if not o.ok]
-            unknown = [n for n in names if n not in reg]
-            for name in unknown:  # e.g. registered by a conftest: exists only inside pytest
-                _print(
-                    f"{path}: provider {name!r} failed in this session but is not installed as a "
-                    f"package (known: {', '.join(reg.names())}); use --provider to choose others"
-                )
-                worst = EXIT_FAILED
-            names = [n for n in names if n in reg]
-        if not names:
-            if not session.providers or all(o.ok for o in session.providers.values()):
-                _print(
-                    f"{path}: no provider failed in this session; nothing to replay (--provider forces one)"
-                )
+    forced = [n for n in split_list(args.provider) if n.lower() != "none"]
+    unknown = [n for n in forced if n not in reg]
+    if unknown:
+        raise UsageFailure(f"unknown provider {unknown[0]!r} (known: {', '.join(['none', *reg.names()])})")
+    options = ReplayOptions(
+        project=args.project,
+        mlflow_uri=args.mlflow_uri,
+        wandb_mode=args.wandb_mode,
+        timeout=args.timeout,
+        workdir=os.getcwd(),
+    )
+    worst, skipped = EXIT_OK, 0
+    for path in _session_paths(args.paths, _history_folder(args), _known_project(ini)):
+        try:
+            # Replays of one entry exclude each other: the second reads what the first logged.
+            with lock_entry(str(path), timeout=options.timeout + _LOCK_MARGIN_S):
+                code = _replay_one(path, reg, forced, options, ini, forced_given=bool(args.provider))
+        except UsageFailure as exc:  # this file cannot be read: the others are still replayed
+            _notice(f"skipped {exc}")
+            skipped += 1
             continue
-        project = args.project or session.project
-        settings = ProviderSettings(
-            project=project,
-            mlflow_uri=args.mlflow_uri or ini.get("mlflow_uri") or None,
-            wandb_mode=args.wandb_mode or ini.get("wandb_mode") or _wandb_mode_env(),
-            timeout=args.timeout,
-            workdir=os.getcwd(),
-        )
-        providers = _build(names, settings, reg)
-        outcomes = log_session(providers, session, timeout=args.timeout, explicit_project=project)
-        session.providers.update(outcomes)
-        _print(f"{path}: session {session.id} ({len(session.models)} model(s))")
-        for line in provider_lines(
-            SessionResult(id=session.id, project=project, started="", providers=outcomes)
-        ):
-            _print(f"  {line}")
-        if _is_history_entry(path):
-            history.atomic_write(path, report.dumps(session))
-        if not all(o.ok for o in outcomes.values()):
-            worst = EXIT_FAILED
+        except LockTimeout as exc:
+            _print(f"{path}: not replayed: {exc}")
+            code = EXIT_FAILED
+        worst = max(worst, code)
+    if skipped:
+        _notice(f"{skipped} file(s) skipped: they could not be read")
+        return EXIT_USAGE
     return worst
 
 
+def _replay_one(
+    path: Path,
+    reg: ProviderRegistry,
+    forced: list[str],
+    options: ReplayOptions,
+    ini: Mapping[str, str],
+    *,
+    forced_given: bool,
+) -> int:
+    """Replay the session in ``path`` (read again under its lock); its exit code."""
+    session = _read(path)
+    worst = EXIT_OK
+    names = list(forced)
+    if not forced_given:  # the providers that failed in the session
+        names = [n for n, o in session.providers.items() if not o.ok]
+        for name in [n for n in names if n not in reg]:  # e.g. registered by a conftest
+            _print(
+                f"{path}: provider {name!r} failed in this session but is not installed as a "
+                f"package (known: {', '.join(reg.names())}); use --provider to choose others"
+            )
+            worst = EXIT_FAILED
+        names = [n for n in names if n in reg]
+    if not names:
+        if not session.providers or all(o.ok for o in session.providers.values()):
+            _print(f"{path}: no provider failed in this session; nothing to replay (--provider forces one)")
+        return worst
+    targets = {n: replay_target(n, session, options, ini=ini, environ=os.environ) for n in names}
+    outcomes = _log_to_targets(session, reg, targets, options.timeout)
+    session.providers.update(outcomes)
+    _print(f"{path}: session {session.id} ({len(session.models)} model(s))")
+    for name, target in targets.items():
+        for note in target.notes:
+            _print(f"  {name}: {note}")
+    for line in provider_lines(
+        SessionResult(id=session.id, project=session.project, started="", providers=outcomes)
+    ):
+        _print(f"  {line}")
+    if _is_history_entry(path):
+        history.atomic_write(path, report.dumps(session))
+    if not all(o.ok for o in outcomes.values()):
+        worst = EXIT_FAILED
+    return worst
+
+
+def _log_to_targets(
+    session: SessionResult, reg: ProviderRegistry, targets: Mapping[str, ReplayTarget], timeout: float
+) -> dict[str, ProviderOutcome]:
+    """Each provider logs ``session`` to its target; providers of one project log together, in
+    parallel, all within one ``timeout``."""
+    deadline = time.monotonic() + timeout
+    outcomes: dict[str, ProviderOutcome] = {}
+    by_project: dict[str, list[str]] = {}
+    for name, target in targets.items():
+        if target.problem is not None:
+            outcomes[name] = ProviderOutcome(ok=False, error=target.problem)
+        else:
+            by_project.setdefault(target.project, []).append(name)
+    environ = {k: v for t in targets.values() if t.problem is None for k, v in t.environ.items()}
+    with environ_set(environ):
+        for project, names in by_project.items():
+            providers = []
+            for name in names:
+                try:
+                    providers.extend(reg.build([name], targets[name].settings))
+                except ProviderBuildError as exc:
+                    outcomes[name] = ProviderOutcome(ok=False, error=str(exc))
+            left = max(0.001, deadline - time.monotonic())
+            outcomes.update(log_session(providers, session, timeout=left, explicit_project=project))
+    return {n: outcomes[n] for n in targets}
+
+
 def _wandb_mode_env() -> str | None:
-    mode = os.environ.get("WANDB_MODE", "").strip().lower()
-    mode = {"dryrun": "offline", "run": "online"}.get(mode, mode)
-    return mode if mode in WANDB_MODES else None
+    return normalize_wandb_mode(os.environ.get("WANDB_MODE", ""))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     folder = _history_folder(args)
-    paths = _session_paths([args.path], folder)
+    paths = _session_paths([args.path], folder, _known_project(pytest_ini_values()))
     if len(paths) != 1:
         raise UsageFailure(f"{args.path}: {len(paths)} sessions; check takes one (a file or 'last')")
     path = paths[0]
-    session = _load(path)
-    exprs: list[str] = list(args.gate or [])
-    if not exprs:  # the session's own gates
-        for model in session.models.values():
-            exprs.extend(g.expr for g in model.gates if g.expr not in exprs)
-        exprs.extend(e for e in session.gates_not_evaluated if e not in exprs)
+    session = _read(path)
+    exprs = _check_gates(args, session)
     try:
-        gates = [parse_gate(e) for e in exprs]
-    except GateSyntaxError as exc:
-        raise UsageFailure(str(exc)) from None
-    baseline = None
-    if any(g.tolerance is not None for g in gates):
-        if args.baseline:
-            try:
-                check_source(args.baseline)
-            except BaselineError as exc:
-                raise UsageFailure(f"--baseline: {exc}") from None
-        # Directions: the flags, then those the session's own regression rules used.
-        flags = Directions.of_globs(split_list(args.lower_is_better), split_list(args.higher_is_better))
-        baseline = load_baseline(
+        gates = [gating.parse_gate(e) for e in exprs]
+    except gating.GateSyntaxError as exc:
+        where = "" if args.gate else f"{path}: cannot read the session (one of its gates: "
+        raise UsageFailure(f"{where}{exc})" if where else str(exc)) from None
+    if args.baseline:
+        try:
+            gating.check_source(args.baseline)
+        except gating.BaselineError as exc:
+            raise UsageFailure(f"--baseline: {exc}") from None
+    # Directions: the flags, then those the session's own regression rules used.
+    flags = Directions.of_globs(split_list(args.lower_is_better), split_list(args.higher_is_better))
+    directions = Directions.layered(*flags.layers, recorded_directions(session))
+    baseline: gating.BaselineRequest | gating.Baseline | None = None
+    if not args.baseline:  # the session's own rules against the baselines it was compared with
+        baseline = recorded_baseline(
+            session.models,
+            directions=directions,
+            strict=args.strict,
+            hint=CHECK_HINT,
+            strict_flag=CHECK_STRICT,
+        )
+    if baseline is None:
+        baseline = gating.BaselineRequest(
             args.baseline,
             project=session.project,
             history_folder=folder,
@@ -238,27 +330,33 @@ def cmd_check(args: argparse.Namespace) -> int:
             before=session.started,
             mlflow_uri=args.mlflow_uri,
             timeout=args.timeout,
-            directions=Directions.layered(*flags.layers, recorded_directions(session)),
-            strict=args.strict,
+            directions=directions,
             hint=CHECK_HINT,
             no_source_reason="no --baseline given",
+            strict_flag=CHECK_STRICT,
         )
     for model in session.models.values():
         model.gates = []
-    session.gates_not_evaluated = evaluate(gates, session.models, baseline=baseline)
-    session.notices = baseline.notices() if baseline is not None else []
-    if args.baseline and baseline is None:
-        session.notices.append(unused_notice(args.baseline))
+    gated = gating.run(gates, session.models, baseline=baseline, strict=args.strict)
+    session.gates_not_evaluated, session.notices = gated.not_evaluated, gated.notices
     _print(f"fairmind check: {path} (session {session.id}, project {session.project}, {len(gates)} gate(s))")
     for line in verdict_lines(session):
         _print(line)
-    failed = bool(failed_gates(session.models))
-    strict_failure = args.strict and (
-        bool(session.gates_not_evaluated) or (baseline is not None and baseline.problems)
-    )
+    if gated.strict_reasons:
+        _print(strict_line(gated.strict_reasons))
     if not exprs:
         _print("no gates: nothing to check")
-    return EXIT_FAILED if failed or strict_failure else EXIT_OK
+    return gated.exitstatus
+
+
+def _check_gates(args: argparse.Namespace, session: SessionResult) -> list[str]:
+    """The gates to check: ``--gate``, else the session's own (evaluated or not)."""
+    exprs: list[str] = list(args.gate or [])
+    if not exprs:
+        for model in session.models.values():
+            exprs.extend(g.expr for g in model.gates if g.expr not in exprs)
+        exprs.extend(e for e in session.gates_not_evaluated if e not in exprs)
+    return exprs
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -272,8 +370,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     unknown = [n for n in configured if n not in reg]
     if unknown:
         raise UsageFailure(f"unknown provider {unknown[0]!r} (known: {', '.join(reg.names())})")
+    project = pick(args.project, ini.get("project"), os.environ, ["FAIRMIND_PROJECT"])
     settings = ProviderSettings(
-        project=args.project or ini.get("project") or os.environ.get("FAIRMIND_PROJECT") or "fairmind",
         mlflow_uri=args.mlflow_uri or ini.get("mlflow_uri") or None,
         wandb_mode=args.wandb_mode or ini.get("wandb_mode") or _wandb_mode_env(),
         timeout=args.timeout,
@@ -292,7 +390,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             continue
         checked = True
         try:
-            provider = spec.factory(settings)
+            provider = spec.factory(replace(settings, project=project_for(name, project)))
             target = provider.target()
             check = getattr(provider, "check", None)
             checked = check is not None and getattr(provider, "can_check", True)
@@ -370,8 +468,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help/--version
         return int(exc.code or 0)
-    if args.timeout <= 0:
-        print("fairmind: error: --timeout must be > 0", file=sys.stderr)
+    try:  # inf and 1e10 mean "no practical limit"; what waits accept is the most it can be
+        args.timeout = min(clamp_timeout(args.timeout), MAX_TIMEOUT_S)
+    except ValueError:
+        print(
+            f"fairmind: error: --timeout must be > 0 seconds (inf: no limit), got {args.timeout!r}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         code: int = args.func(args)

@@ -49,7 +49,7 @@ def ci_job_url(env: Mapping[str, str] | None = None) -> str | None:
 
 
 def context_tags(*, pytest_version: str, plugin_version: str, git: dict[str, Any] | None) -> dict[str, str]:
-    """Tags every provider run carries besides the SPEC's ``fairmind.*`` ones."""
+    """Tags every provider run carries besides the ``fairmind.*`` ones (see docs/providers.md)."""
     tags = {
         "fairmind.version": plugin_version,
         "pytest.version": pytest_version,

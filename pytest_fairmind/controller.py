@@ -1,7 +1,11 @@
 """The aggregating side of the plugin (the xdist controller, or the only process).
 
 Registered as a plugin object only where results are aggregated, so workers never build results
-or call providers (as xdist's own ``DSession`` lives only in the controller).
+or call providers (as xdist's own ``DSession`` lives only in the controller). At session end:
+build one result per model, let hooks amend it, gate it (:func:`pytest_fairmind.gating.run`),
+save it in the history, log it to the providers, write the report and the CI job summary.
+A collection-only session (``--collect-only``) does none of it; an interrupted one (Ctrl-C,
+exit status 2) does all of it, every model's verdict ``interrupted`` (see docs/report.md).
 """
 
 from __future__ import annotations
@@ -10,35 +14,39 @@ import datetime as _dt
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from pytest_fairmind import __version__, history, report
-from pytest_fairmind.baseline import (
-    HIGHER,
-    LOWER,
-    BaselineError,
-    Directions,
-    check_source,
-    declarations,
-    load_baseline,
-    unused_notice,
-)
+from pytest_fairmind import __version__, gating, history, report, spool
+from pytest_fairmind.aggregate import CollisionWarning
 from pytest_fairmind.context import context_tags, git_info
-from pytest_fairmind.dispatch import log_session, pending_outcomes, provider_project
+from pytest_fairmind.dispatch import ProviderSession, log_session, pending_outcomes, start_providers
 from pytest_fairmind.exceptions import FairmindWarning
-from pytest_fairmind.gates import evaluate, failed_gates, parse_gate
+from pytest_fairmind.gating.directions import HIGHER, LOWER, Directions, declarations
+from pytest_fairmind.gating.evaluate import not_evaluated_hint
+from pytest_fairmind.gating.pipeline import strict_line
 from pytest_fairmind.history import atomic_write
+from pytest_fairmind.providers.base import project_for
 from pytest_fairmind.records import plain
 from pytest_fairmind.redact import redact_text
-from pytest_fairmind.result import ModelResult, SessionResult
-from pytest_fairmind.summary import markdown, provider_lines, verdict_lines
+from pytest_fairmind.result import INTERRUPTED, ModelResult, SessionResult
+from pytest_fairmind.state import PAYLOAD_ATTR, FairmindState
+from pytest_fairmind.summary import (
+    FAIL,
+    WARN,
+    gates_heading,
+    markdown,
+    not_evaluated_line,
+    provider_parts,
+    verdict_parts,
+)
 
-if TYPE_CHECKING:
-    from pytest_fairmind.plugin import FairmindState
-
-_OK_CODES = (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+#: xdist's ``when`` of the report it makes for a test that crashed its worker.
+_CRASHED_WHEN = "???"
+INTERRUPTED_NOTICE = (
+    "session interrupted (exit status 2): the results are partial; every model's verdict is 'interrupted'"
+)
 
 
 def _now() -> str:
@@ -60,22 +68,39 @@ class FairmindController:
     def __init__(self, config: pytest.Config, state: FairmindState) -> None:
         self.config = config
         self.state = state
-        self.marker_directions: list[tuple[str, str, str]] = []  # (direction, model, glob) from markers
+        self._strict_reasons: list[str] = []  # why --fairmind-strict failed the session
+        self._report_written = False
+        self._started: ProviderSession | None = None  # providers warmed up at session start
 
     # -- collection of per-test data --------------------------------------------------------------
 
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
+    def pytest_sessionstart(self) -> None:
         self.state.started = _now()
         if self.state.settings.baseline:  # an unreadable baseline file stops pytest before any test runs
             try:
-                check_source(self.state.settings.baseline, workdir=str(self.config.invocation_params.dir))
-            except BaselineError as exc:
+                gating.check_source(self.state.settings.baseline, workdir=self._workdir)
+            except gating.BaselineError as exc:
                 raise pytest.UsageError(f"--fairmind-baseline: {exc}") from None
+        if self.state.providers and not self.config.option.collectonly:
+            # the providers' children import their library (and, once something is recorded,
+            # create the store) while the tests run, so that the session end only logs
+            self._started = start_providers(
+                self.state.providers, explicit_project=self.state.settings.project
+            )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist: hand each worker the spool folder where it notes the models its tests record for."""
+        if self.state.spool_folder is None:
+            self.state.spool_folder = spool.make_folder()
+        node.workerinput[spool.WORKERINPUT_KEY] = str(self.state.spool_folder)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from pytest_fairmind.plugin import PAYLOAD_ATTR
-
+        if report.when == _CRASHED_WHEN:
+            self._lost_test(report)
         payload = getattr(report, PAYLOAD_ATTR, None)
+        if payload and payload.get("records") and self._started is not None:
+            self._started.recorded()  # once: the first record lets providers create their store
         self.state.collector.add_report(
             report.nodeid,
             report.when or "call",
@@ -83,10 +108,6 @@ class FairmindController:
             wasxfail=hasattr(report, "wasxfail"),
             payload=payload,
         )
-        for item in (payload or {}).get("directions", ()):
-            declared = (str(item[0]), str(item[1]), str(item[2]))
-            if declared not in self.marker_directions:
-                self.marker_directions.append(declared)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -99,152 +120,260 @@ class FairmindController:
                 "records of the tests it finished are included"
             )
 
+    def _lost_test(self, report: pytest.TestReport) -> None:
+        """xdist's report of a test that crashed its worker: keep the test for the models it
+        recorded for (its records died with the worker), and name it in the summary."""
+        folder = self.state.spool_folder
+        models = spool.models_of(folder, report.nodeid) if folder is not None else []
+        data = self.state.collector.add_crash(report.nodeid, models)
+        if data is None:
+            return
+        worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "?")
+        names = [*data.models, *(m for m in data.default_models if m not in data.models)]
+        which = ", ".join(repr(m) for m in names) or "no model"
+        self.state.notices.append(
+            f"lost test {report.nodeid} (model {which}): it crashed xdist worker {worker}; "
+            "it counts as failed and what it recorded is lost"
+        )
+
     # -- session end ------------------------------------------------------------------------------
 
-    def _warn(self, message: str) -> None:
-        """Emit a FairmindWarning; under the user's ``error`` filter it fails the session cleanly."""
+    @property
+    def _workdir(self) -> str:
+        return str(self.config.invocation_params.dir)
+
+    def _warn(self, warning: CollisionWarning) -> None:
+        """Emit a FairmindWarning pointing at the test it is about; under the user's ``error``
+        filter it fails the session cleanly."""
+        data = self.state.collector.tests.get(warning.nodeid)
+        location = data.location if data is not None else None
         try:
-            warnings.warn(FairmindWarning(message), stacklevel=2)
+            if location is None:
+                warnings.warn(FairmindWarning(warning.message), stacklevel=2)
+            else:
+                warnings.warn_explicit(FairmindWarning(warning.message), FairmindWarning, *location)
         except FairmindWarning:
-            self.state.errors.append(message)
+            self.state.errors.append(warning.message)
 
     def _history_folder(self) -> Path:
         folder = Path(self.state.settings.history)
         return folder if folder.is_absolute() else self.config.rootpath / folder
 
+    def _gates(self) -> list[gating.Gate]:
+        """The configured gates (ini, command line, environment), then the marks'."""
+        configured = [gating.parse_gate(e) for e in self.state.settings.gates]
+        return [*configured, *self.state.collector.marker_gates()]
+
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        state, settings = self.state, self.state.settings
-        models, collision_warnings = state.collector.build()
-        marker_gates = state.collector.marker_gates()
-        gate_exprs = [*settings.gates, *marker_gates]
-        if not models and not gate_exprs and not settings.json_path and not settings.baseline:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        try:
+            if self._records_session(session):
+                self._finish(session)
+        finally:
+            self._cleanup()
+
+    def _records_session(self, session: pytest.Session) -> bool:
+        """Whether this session is gated, saved and logged: not when it only collected tests, nor
+        after a usage error (no test ran)."""
+        if self.config.option.collectonly:
+            return False
+        return int(session.exitstatus) != pytest.ExitCode.USAGE_ERROR
+
+    def _finish(self, session: pytest.Session) -> None:
+        state = self.state
+        models, collisions = state.collector.build()
+        gates = self._gates()
+        settings = state.settings
+        if not models and not gates and not settings.json_path and not settings.baseline:
             return
-        project = settings.project or (
-            provider_project(state.providers[0].name, None) if state.providers else "fairmind"
+        interrupted = int(session.exitstatus) == pytest.ExitCode.INTERRUPTED
+        result = state.result = self._session_result(models)
+        for model in models.values():
+            self.config.hook.pytest_fairmind_model_result(result=model, session=result)
+            _make_plain(model)
+        gated = gating.run(
+            gates,
+            models,
+            baseline=self._baseline_request(result.project),
+            strict=settings.strict,
+            gate_action=settings.gate_action,
+            exitstatus=int(session.exitstatus),
         )
+        result.gates_not_evaluated = gated.not_evaluated
+        if interrupted:
+            for model in models.values():
+                model.verdict = INTERRUPTED
+            state.notices.insert(0, INTERRUPTED_NOTICE)
+        for warning in collisions:
+            self._warn(warning)
+        state.notices.extend(gated.notices)
+        # a typo's hint ("did you mean ...?") is kept in the report, not only printed
+        for expr in gated.not_evaluated:
+            if not_evaluated_hint(expr, models) is not None:
+                state.notices.append(not_evaluated_line(expr, result))
+        status = gating.escalate(gated.exitstatus) if state.errors else gated.exitstatus
+        self._strict_reasons = list(gated.strict_reasons)
+        self._set_notices(result)
+        result.exitstatus = status
+        result.finished = _now()  # the tests' end; providers' runs end here too
+        result.providers = pending_outcomes(state.providers)
+        text = self._save_history(result)  # before any provider is called: nothing is lost if one hangs
+        if state.providers:  # what they did changes the session: encode it again
+            status = self._log(result, status)
+            self._set_notices(result)
+            result.exitstatus = status
+            text = None
+            if state.history_entry is not None:
+                text = self._save_history(result)
+        status = self._write_report(result, status, text)
+        self._write_step_summary(result)
+        self.config.hook.pytest_fairmind_logged(session=result)
+        session.exitstatus = status
+
+    def _set_notices(self, result: SessionResult) -> None:
+        """The session's notices, then warnings turned into errors, then why strict mode failed."""
+        state = self.state
+        strict = [strict_line(self._strict_reasons)] if self._strict_reasons else []
+        result.notices = [
+            *state.notices,
+            *(f"FairmindWarning turned into an error: {e}" for e in state.errors),
+            *strict,
+        ]
+
+    def _cleanup(self) -> None:
+        """After the session end, whatever happened: started providers that did not log end, and
+        the xdist spool goes. Also at unconfigure, for a session that never reached its end."""
+        started, self._started = self._started, None
+        if started is not None:
+            started.close()
+        folder, self.state.spool_folder = self.state.spool_folder, None
+        if folder is not None:
+            spool.remove_folder(folder)
+
+    def pytest_unconfigure(self) -> None:
+        self._cleanup()
+
+    def _session_result(self, models: dict[str, ModelResult]) -> SessionResult:
+        providers = self.state.providers
         git = git_info(str(self.config.rootpath))
-        result = SessionResult(
-            id=state.session_id,
-            project=project,
-            started=state.started or _now(),
+        return SessionResult(
+            id=self.state.session_id,
+            project=project_for(providers[0].name if providers else None, self.state.settings.project),
+            started=self.state.started or _now(),
             git=git,
             models=models,
             context=context_tags(pytest_version=pytest.__version__, plugin_version=__version__, git=git),
         )
-        state.result = result
-        for model in models.values():
-            self.config.hook.pytest_fairmind_model_result(result=model, session=result)
-            _make_plain(model)
-        gates = [parse_gate(e) for e in gate_exprs]
-        baseline = None
-        if any(g.tolerance is not None for g in gates):  # regression rules: read the baseline
-            declared = [
-                d for direction, model, glob in self.marker_directions
-                for d in declarations([glob], direction, model=model)
-            ]  # fmt: skip
-            ini_declared = [
-                *declarations(settings.lower_is_better, LOWER),
-                *declarations(settings.higher_is_better, HIGHER),
-            ]
-            baseline = load_baseline(
-                settings.baseline,
-                project=project,
-                history_folder=self._history_folder(),
-                exclude_session=state.session_id,
-                mlflow_uri=settings.mlflow_uri,
-                mlflow_project=provider_project("mlflow", settings.project),
-                workdir=str(self.config.invocation_params.dir),
-                timeout=settings.timeout,
-                directions=Directions.layered(declared, ini_declared),  # a marker's (one model) first
-                strict=settings.strict,
-            )
-        elif settings.baseline:
-            state.notices.append(unused_notice(settings.baseline))
-        result.gates_not_evaluated = evaluate(gates, models, baseline=baseline)
-        for message in collision_warnings:
-            self._warn(message)
-        if baseline is not None:
-            state.notices.extend(baseline.notices())
 
-        status = int(session.exitstatus)
-        gates_failed = bool(failed_gates(models)) and settings.gate_action == "fail"
-        strict_failure = settings.strict and (
-            bool(result.gates_not_evaluated) or (baseline is not None and baseline.problems)
-        )
-        if (gates_failed or strict_failure or state.errors) and status in _OK_CODES:
-            status = int(pytest.ExitCode.TESTS_FAILED)
-        result.notices = [
-            *state.notices,
-            *(f"FairmindWarning turned into an error: {e}" for e in state.errors),
+    def _baseline_request(self, project: str) -> gating.BaselineRequest:
+        settings = self.state.settings
+        marked = self.state.collector.marker_directions()
+        declared = [
+            *declarations(settings.lower_is_better, LOWER),
+            *declarations(settings.higher_is_better, HIGHER),
         ]
-        result.exitstatus = status
-        result.finished = _now()  # the tests' end; providers' runs end here too
-        result.providers = pending_outcomes(state.providers)
+        return gating.BaselineRequest(
+            settings.baseline,
+            project=project,
+            history_folder=self._history_folder(),
+            exclude_session=self.state.session_id,
+            mlflow_uri=settings.mlflow_uri,
+            mlflow_project=project_for("mlflow", settings.project),
+            workdir=self._workdir,
+            timeout=settings.timeout,
+            directions=Directions.layered(marked, declared),  # a marker's (one model) first
+        )
 
+    def _save_history(self, result: SessionResult) -> str | None:
+        """Write (or rewrite) the session's history entry; a failure is a notice. Returns the text
+        written, for the report to reuse (None when nothing was written)."""
+        keep = self.state.settings.history_keep
+        if keep <= 0:
+            return None
         folder = self._history_folder()
-        keep = settings.history_keep
-        if keep > 0:
-            try:  # saved before any provider is called: nothing is lost if one hangs or the job dies
-                state.history_entry = history.save(folder, result, keep=keep)
-            except OSError as exc:
-                result.notices.append(f"could not save the session in {folder}: {exc}")
-
-        if state.providers:
-            result.providers = log_session(
-                state.providers, result, timeout=settings.timeout, explicit_project=settings.project
+        text = report.dumps(result)
+        try:
+            self.state.history_entry = history.save(folder, result, keep=keep, text=text)
+        except OSError as exc:
+            entry = self.state.history_entry
+            what = (
+                f"update the history entry {entry}" if entry is not None else f"save the session in {folder}"
             )
-            provider_failed = not all(o.ok for o in result.providers.values())
-            if settings.strict and provider_failed and status in _OK_CODES:
-                status = int(pytest.ExitCode.TESTS_FAILED)
-        result.exitstatus = status
-        if state.history_entry is not None:
-            try:
-                history.save(folder, result, keep=keep)
-            except OSError as exc:
-                result.notices.append(f"could not update the history entry {state.history_entry}: {exc}")
-        if settings.json_path:
-            path = Path(settings.json_path)
-            if not path.is_absolute():
-                path = self.config.invocation_params.dir / path
-            try:
-                atomic_write(path, report.dumps(result))
-            except OSError as exc:  # the report was asked for: its absence must not pass silently
-                result.notices.append(f"could not write the report {settings.json_path}: {exc}")
-                if status in _OK_CODES:
-                    status = int(pytest.ExitCode.TESTS_FAILED)
+            self.state.notices.append(f"could not {what}: {exc}")  # kept when notices are rebuilt
+            self._set_notices(result)
+            return None
+        return text
+
+    def _log(self, result: SessionResult, status: int) -> int:
+        """Log to the providers; under ``--fairmind-strict`` a failed provider fails the session."""
+        settings = self.state.settings
+        if not self.state.providers:
+            return status
+        if self._started is not None:
+            result.providers = self._started.log(result, timeout=settings.timeout)
+        else:
+            result.providers = log_session(
+                self.state.providers, result, timeout=settings.timeout, explicit_project=settings.project
+            )
+        failed = [name for name, o in result.providers.items() if not o.ok]
+        if settings.strict and failed:
+            self._strict_reasons.append(f"provider(s) failed: {', '.join(failed)}")
+            return gating.escalate(status)
+        return status
+
+    def _write_report(self, result: SessionResult, status: int, text: str | None = None) -> int:
+        """``--fairmind-json``: the report was asked for, so its absence must not pass silently.
+        ``text`` is the session as the history entry has it, when that is still current."""
+        json_path = self.state.settings.json_path
+        if not json_path:
+            return status
+        path = Path(json_path)
+        if not path.is_absolute():
+            path = self.config.invocation_params.dir / path
+        try:
+            atomic_write(path, report.dumps(result) if text is None else text)
+        except OSError as exc:
+            result.notices.append(f"could not write the report {json_path}: {exc}")
+            return gating.escalate(status)
+        self._report_written = True
+        return status
+
+    def _write_step_summary(self, result: SessionResult) -> None:
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary_file:
-            try:
-                with open(summary_file, "a", encoding="utf-8") as fh:
-                    fh.write(redact_text(markdown(result)))
-            except OSError as exc:
-                result.notices.append(f"could not write GITHUB_STEP_SUMMARY: {exc}")
-        self.config.hook.pytest_fairmind_logged(session=result)
-        session.exitstatus = status
+        if not summary_file:
+            return
+        try:
+            with open(summary_file, "a", encoding="utf-8") as fh:
+                fh.write(redact_text(markdown(result)))
+        except OSError as exc:
+            result.notices.append(f"could not write GITHUB_STEP_SUMMARY: {exc}")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         result = self.state.result
         if result is None:
             return
         settings = self.state.settings
-        gates = len(settings.gates) + len(self.state.collector.marker_gates())
-        terminalreporter.write_sep("-", f"fairmind: {len(result.models)} model(s), {gates} gate(s)")
-        entry = None
-        if self.state.history_entry is not None:
-            try:
-                entry = os.path.relpath(self.state.history_entry, self.config.invocation_params.dir)
-            except ValueError:
-                entry = str(self.state.history_entry)
-        for line in verdict_lines(result, gate_action=settings.gate_action):
-            failed = line.startswith("gate FAILED") or any(
-                w in f" {line} " for w in (" FAIL ", " WORSE ", "FAIL:")
-            )
-            warning = line.startswith("warning:")
+        counts = {
+            "from_options": len(dict.fromkeys(settings.gates)),
+            "from_markers": len(self.state.collector.marker_gates()),
+        }
+        terminalreporter.write_sep("-", f"fairmind: {gates_heading(result, **counts)}")
+        for part in verdict_parts(result, gate_action=settings.gate_action):
+            failed = part.style == FAIL
             terminalreporter.write_line(
-                redact_text(line), red=failed, bold=failed, yellow=warning and not failed
+                redact_text(part.text), red=failed, bold=failed, yellow=part.style == WARN
             )
-        for line in provider_lines(result, history_entry=entry):
-            terminalreporter.write_line(redact_text(line), yellow="FAILED" in line)
-        if settings.json_path:
+        for part in provider_parts(result, history_entry=self._entry_text()):
+            terminalreporter.write_line(redact_text(part.text), yellow=part.style == WARN)
+        if self._report_written:  # else a notice above said why it is not there
             terminalreporter.write_line(f"report: {settings.json_path}")
+
+    def _entry_text(self) -> str | None:
+        """The history entry as the user would type it (relative to where pytest was started)."""
+        entry = self.state.history_entry
+        if entry is None:
+            return None
+        try:
+            return os.path.relpath(entry, self.config.invocation_params.dir)
+        except ValueError:
+            return str(entry)

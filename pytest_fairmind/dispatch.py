@@ -4,47 +4,33 @@ Pure (no pytest import). Each provider runs in a thread of its own, so one provi
 stall never stops another; past the deadline a provider is abandoned and reported as failed. The
 built-in providers also run their work in a child process (``isolation``) that is killed at the
 deadline, so nothing of theirs outlives the session.
+
+:func:`start_providers` starts those child processes at session start (they import the tracking
+library while the tests run, and create the store once something was recorded), so that the
+session end only logs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import os
+import dataclasses
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from pytest_fairmind.providers.base import Provider
+from pytest_fairmind.providers.base import Provider, project_for, safe_target
 from pytest_fairmind.redact import redact_text
+from pytest_fairmind.report import provider_from_dict, provider_to_dict
 from pytest_fairmind.result import ProviderOutcome, RunRef, SessionResult
-
-#: Each provider's own project variable, used when no project was given to pytest-fairmind.
-PROVIDER_PROJECT_ENV = {"mlflow": "MLFLOW_EXPERIMENT_NAME", "wandb": "WANDB_PROJECT"}
 
 PENDING_ERROR = "not logged: the session ended before this provider finished"
 INTERRUPTED_ERROR = "interrupted (Ctrl-C) while logging; abandoned"
 
 
-def provider_project(name: str, explicit: str | None, env: Mapping[str, str] | None = None) -> str:
-    """The project a provider logs to: the explicit one, else the provider's own env, else ``fairmind``."""
-    if explicit:
-        return explicit
-    env = os.environ if env is None else env
-    own = PROVIDER_PROJECT_ENV.get(name)
-    return (env.get(own) if own else None) or "fairmind"
-
-
 def pending_outcomes(providers: Sequence[Provider]) -> dict[str, ProviderOutcome]:
     """What the history says before logging: every provider failed until it says otherwise."""
-    return {p.name: ProviderOutcome(ok=False, error=PENDING_ERROR, target=_target(p)) for p in providers}
-
-
-def _target(provider: Provider) -> str | None:
-    try:
-        return redact_text(provider.target())
-    except Exception:
-        return None
+    return {p.name: ProviderOutcome(ok=False, error=PENDING_ERROR, target=safe_target(p)) for p in providers}
 
 
 def log_session(
@@ -60,7 +46,7 @@ def log_session(
 
     def run(provider: Provider) -> None:
         try:
-            project = provider_project(provider.name, explicit_project)
+            project = project_for(provider.name, explicit_project)
             # A copy each: a provider that changes what it was given changes nothing for the
             # report, the history or the other providers.
             own = copy.deepcopy(session)
@@ -71,7 +57,7 @@ def log_session(
             # provider would be reported as timed out).
             outcome = ProviderOutcome(ok=False, error=_describe(exc))
         outcome = _checked(outcome)
-        outcome.target = outcome.target or _target(provider)
+        outcome.target = outcome.target or safe_target(provider)
         outcomes[provider.name] = outcome
 
     threads = [
@@ -93,8 +79,65 @@ def log_session(
     final = dict(outcomes)  # a thread finishing from now on changes nothing
     for provider in providers:
         if provider.name not in final:
-            final[provider.name] = ProviderOutcome(ok=False, error=unfinished, target=_target(provider))
+            final[provider.name] = ProviderOutcome(ok=False, error=unfinished, target=safe_target(provider))
     return {p.name: final[p.name] for p in providers}
+
+
+class ProviderSession:
+    """Providers started at session start (see :func:`start_providers`).
+
+    ``recorded()`` when the first record arrives, ``log()`` at session end (or ``close()`` when
+    nothing will be logged). Every method is safe to call any number of times and never raises.
+    """
+
+    def __init__(self, providers: Sequence[Provider], explicit_project: str | None) -> None:
+        self.providers = list(providers)
+        self._explicit_project = explicit_project
+        self._recorded = False
+        self._closed = False
+
+    def recorded(self) -> None:
+        """Something was recorded: providers may create their store and experiment now (a
+        provider touches no store before this, so a session that records nothing creates none)."""
+        if self._recorded or self._closed:
+            return
+        self._recorded = True
+        for provider in self.providers:
+            _call(provider, "prepare", project_for(provider.name, self._explicit_project))
+
+    def log(self, session: SessionResult, *, timeout: float) -> dict[str, ProviderOutcome]:
+        """:func:`log_session` with the started providers; the children are ended after it."""
+        try:
+            return log_session(
+                self.providers, session, timeout=timeout, explicit_project=self._explicit_project
+            )
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the providers' children that were started and did not log."""
+        if self._closed:
+            return
+        self._closed = True
+        for provider in self.providers:
+            _call(provider, "close")
+
+
+def start_providers(providers: Sequence[Provider], *, explicit_project: str | None = None) -> ProviderSession:
+    """Warm the providers up now, in the main thread at session start: each built-in provider's
+    child process starts and imports its tracking library while the tests run (third-party
+    providers have nothing to warm up and are left alone). Call it only in the process that logs
+    (never in an xdist worker) and not for ``--collect-only``: nothing is started then."""
+    for provider in providers:
+        _call(provider, "warm_up")
+    return ProviderSession(providers, explicit_project)
+
+
+def _call(provider: Provider, method: str, *args: object) -> None:
+    call = getattr(provider, method, None)
+    if callable(call):
+        with contextlib.suppress(Exception):
+            call(*args)
 
 
 def _describe(exc: BaseException) -> str:
@@ -102,37 +145,31 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else redact_text(value if isinstance(value, str) else str(value))
-
-
 def _checked(outcome: object) -> ProviderOutcome:
-    """The outcome as the report can store it: plain types, secrets redacted; a malformed one
-    (not a ProviderOutcome, runs that are not RunRefs...) becomes a failure saying so."""
+    """The outcome as the report stores it (through the report's codec: plain types), secrets
+    redacted; a malformed one (not a ProviderOutcome, runs that are not RunRefs...) becomes a
+    failure saying so."""
     if not isinstance(outcome, ProviderOutcome):
         return ProviderOutcome(ok=False, error=f"provider returned {type(outcome).__name__}")
     try:
-        runs: dict[str, RunRef] = {}
-        for model, ref in dict(outcome.runs or {}).items():
+        runs = dict(outcome.runs or {})
+        for model, ref in runs.items():
             if not isinstance(ref, RunRef):
                 raise TypeError(f"run of {model!r} is a {type(ref).__name__}, not a RunRef")
-            runs[str(model)] = RunRef(
-                id=str(ref.id), url=_text(ref.url), path=_text(ref.path), skipped=bool(ref.skipped)
-            )
-        ok = bool(outcome.ok)
-        return ProviderOutcome(
-            ok=ok,
-            error=_text(outcome.error) or (None if ok else "failed (the provider gave no reason)"),
-            runs=runs,
-            target=_text(outcome.target),
-            note=_text(outcome.note),
-        )
+        plain = provider_to_dict(dataclasses.replace(outcome, runs=runs))
     except Exception as exc:
         return ProviderOutcome(ok=False, error=f"provider returned a malformed outcome: {_describe(exc)}")
+    clean = provider_from_dict(plain)
+    for ref in clean.runs.values():
+        ref.url, ref.path = _redacted(ref.url), _redacted(ref.path)
+    clean.error = _redacted(clean.error) or (None if clean.ok else "failed (the provider gave no reason)")
+    clean.target, clean.note = _redacted(clean.target), _redacted(clean.note)
+    return clean
+
+
+def _redacted(text: str | None) -> str | None:
+    return None if text is None else redact_text(text)
 
 
 def _cancel(provider: Provider) -> None:
-    cancel = getattr(provider, "cancel", None)
-    if cancel is not None:
-        with contextlib.suppress(Exception):
-            cancel()
+    _call(provider, "cancel")

@@ -1,4 +1,4 @@
-"""The plugin's own warning category and errors."""
+"""The plugin's own warning category."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_fairmind.records import Record, RecordError, make_record
@@ -62,20 +62,27 @@ class Fairmind:
     def assess(
         self,
         y_true: Any,
-        y_pred: Any,
+        y_pred: Any = None,
         *,
         sensitive_features: Any,
+        y_score: Any = None,
+        task: str | None = None,
+        metrics: Mapping[str, Callable[..., Any]] | None = None,
+        threshold: float | None = None,
+        pos_label: Any = 1,
+        sample_weight: Any = None,
         model: str | None = None,
         scope: str | None = None,
-        sample_weight: Any = None,
-        pos_label: Any = 1,
         n_boot: int | None = None,
         ci: float = 0.95,
         random_state: int | None = 0,
         min_group_size: int | None = None,
+        class_names: Mapping[Any, str] | None = None,
+        per_class: bool = False,
     ) -> FairnessResult:
         """Compute the fairness metrics (see :func:`pytest_fairmind.assess`), record them and their
-        per-group table under ``<scope>/``, and return the :class:`~pytest_fairmind.FairnessResult`."""
+        per-group table under ``<scope>/``, and return the :class:`~pytest_fairmind.FairnessResult`.
+        ``n_boot=0`` turns the bootstrap off."""
         __tracebackhide__ = True
         from pytest_fairmind.metrics import assess
 
@@ -84,13 +91,19 @@ class Fairmind:
             y_true,
             y_pred,
             sensitive_features=sensitive_features,
-            scope=scope,
-            sample_weight=sample_weight,
+            y_score=y_score,
+            task=task,
+            metrics=metrics,
+            threshold=threshold,
             pos_label=pos_label,
-            n_boot=n_boot,
+            sample_weight=sample_weight,
+            scope=scope,
+            n_boot=None if n_boot == 0 and not isinstance(n_boot, bool) else n_boot,
             ci=ci,
             random_state=random_state,
             min_group_size=min_group_size,
+            class_names=class_names,
+            per_class=per_class,
         )
         self._sink.append(
             make_record(

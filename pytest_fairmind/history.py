@@ -11,6 +11,7 @@ import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pytest_fairmind import report
@@ -39,19 +40,24 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def stamp(started: str) -> str:
+    """A start time as the digits that begin an entry's name (entries sort by start time)."""
+    return "".join(c for c in started if c.isdigit())[:20]
+
+
 def entry_path(folder: Path, session: SessionResult) -> Path:
-    stamp = "".join(c for c in session.started if c.isdigit())[:20]
-    return folder / SESSIONS / f"{stamp}-{session.id}.json"
+    return folder / SESSIONS / f"{stamp(session.started)}-{session.id}.json"
 
 
-def save(folder: Path, session: SessionResult, *, keep: int = 100) -> Path:
-    """Write (or rewrite) the session's entry and prune to the newest ``keep`` entries."""
+def save(folder: Path, session: SessionResult, *, keep: int = 100, text: str | None = None) -> Path:
+    """Write (or rewrite) the session's entry and prune to the newest ``keep`` entries; ``text`` is
+    ``report.dumps(session)`` when the caller has it already."""
     folder.mkdir(parents=True, exist_ok=True)
     ignore = folder / ".gitignore"
     if not ignore.exists():  # like .pytest_cache: the history is local state, never committed
         atomic_write(ignore, "# created by pytest-fairmind\n*\n")
     path = entry_path(folder, session)
-    atomic_write(path, report.dumps(session))
+    atomic_write(path, report.dumps(session) if text is None else text)
     prune(folder, keep=keep)
     return path
 
@@ -79,16 +85,31 @@ def prune(folder: Path, *, keep: int, stale_after: float = STALE_TEMP_SECONDS) -
                 temp.unlink()
 
 
-def last(folder: Path, *, project: str | None = None, exclude_id: str | None = None) -> Path | None:
-    """The newest entry (of ``project``, when given), skipping session ``exclude_id``."""
+def newest(
+    folder: Path,
+    *,
+    project: str | None = None,
+    exclude_id: str | None = None,
+    on_skip: Callable[[Path, str], None] | None = None,
+) -> tuple[Path, SessionResult] | None:
+    """The newest readable entry (of ``project``, when given) and its session, skipping session
+    ``exclude_id``. An entry that cannot be read (a foreign or corrupt file) is passed over;
+    ``on_skip(path, why)`` hears of it."""
     for path in reversed(entries(folder)):
         if exclude_id and path.stem.endswith(exclude_id):
             continue
-        if project is None:
-            return path
         try:
-            if report.load(str(path)).project == project:
-                return path
-        except (OSError, ValueError, KeyError):
+            session = report.load(str(path))
+        except (OSError, report.ReportError) as exc:
+            if on_skip is not None:
+                on_skip(path, str(exc))
             continue
+        if project is None or session.project == project:
+            return path, session
     return None
+
+
+def last(folder: Path, *, project: str | None = None, exclude_id: str | None = None) -> Path | None:
+    """The newest readable entry (of ``project``, when given), skipping session ``exclude_id``."""
+    found = newest(folder, project=project, exclude_id=exclude_id)
+    return None if found is None else found[0]

@@ -1,4 +1,4 @@
-"""Run a provider in a child process: bounded in time, killable, and quiet.
+"""Run a provider in a child process: bounded in time, killable, quiet, and warm when asked.
 
 Why a process and not a thread: a stalled HTTP request or a ``wandb-core`` that will not stop
 cannot be interrupted from a thread, and MLflow/SQLAlchemy/wandb warnings raised in our process
@@ -6,8 +6,18 @@ would meet the user's ``-W error`` filters. A child process has its own warning 
 (MLflow's "View run" lines go nowhere), its whole process group is killed at the deadline, and
 its command line carries no secret (W&B records the command line of the process it runs in).
 
-The child reads a payload file (provider implementation, settings, the session as a report
-dict) and writes a :class:`ProviderOutcome` as JSON to an outcome file.
+The child gets its orders as JSON lines on stdin: ``init`` (provider implementation and settings,
+credentials included: they never touch the disk), optionally ``prepare`` (something was recorded:
+create the store), then ``log`` (the session, as a report document in a file of the child's
+folder). It writes a :class:`ProviderOutcome` as JSON to an outcome file and exits.
+
+:meth:`IsolatedProvider.warm_up` starts the child at session start, so that it imports the
+tracking library while the tests run; without it, :meth:`IsolatedProvider.log` starts a child
+and sends all three orders at once.
+
+Every child has a folder of its own (payload, outcome, log) which is also its ``TMPDIR``: what
+the tracking library leaves in temporary folders (wandb's media and artifact staging, its service
+socket, our chart scratch) is removed with it when the child ends, however it ends.
 """
 
 from __future__ import annotations
@@ -18,18 +28,20 @@ import importlib
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import IO, Any
 
+from pytest_fairmind import procs
+from pytest_fairmind.providers.base import BUDGET_START_ENV, Provider, ProviderSettings, budget_spent
 from pytest_fairmind.redact import redact_text
-from pytest_fairmind.result import ProviderOutcome, RunRef, SessionResult
-
-if TYPE_CHECKING:  # imported lazily: pytest_fairmind.providers imports this module
-    from pytest_fairmind.providers.base import Provider, ProviderSettings
+from pytest_fairmind.report import provider_from_dict, provider_to_dict, session_from_dict, session_to_dict
+from pytest_fairmind.result import ProviderOutcome, SessionResult
 
 #: Environment for provider children: no telemetry, no warnings, no interactive prompts.
 CHILD_ENV = {
@@ -44,6 +56,13 @@ CHILD_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 
+#: Names a child's folder in its environment, inherited by whatever it starts (wandb-core): what
+#: is still running with it after the child ended is killed (:func:`end_leftovers`).
+FOLDER_VAR = "FAIRMIND_PROVIDER_FOLDER"
+
+#: How long a warm child that is no longer needed gets to exit on its own before it is killed.
+_CLOSE_GRACE = 2.0
+
 
 def _load(path: str) -> Any:
     module_name, _, attr = path.partition(":")
@@ -54,7 +73,9 @@ class IsolatedProvider:
     """A provider whose ``log`` runs ``impl`` (``"module:Class"``) in a child process.
 
     ``impl`` is built from the same :class:`ProviderSettings`; its constructor must be cheap
-    (no import of the tracking library) because ``target()`` is answered in this process.
+    (no import of the tracking library) because ``target()`` is answered in this process. It may
+    have ``warm_up()`` (import the library, touch nothing) and ``prepare(project, *, timeout)``
+    (create the store and the experiment), run in the child before ``log``.
     """
 
     def __init__(self, name: str, impl: str, settings: ProviderSettings) -> None:
@@ -62,12 +83,15 @@ class IsolatedProvider:
         self._impl_path = impl
         self._settings = settings
         self._impl: Provider = _load(impl)(settings)
-        self._running: set[subprocess.Popen[bytes]] = set()
+        self._running: set[_Child] = set()
+        self._warm: _Child | None = None
+        self._lock = threading.Lock()
 
     def cancel(self) -> None:
-        """Kill the provider processes of :meth:`log` calls still running (Ctrl-C at session end)."""
-        for proc in list(self._running):
-            _kill_group(proc, only_leftovers=True)
+        """Kill the provider processes of :meth:`log` calls still running and remove their folders
+        now (Ctrl-C at session end: pytest may exit before the logging thread gets to it)."""
+        for child in list(self._running):
+            child.finish()
 
     def target(self) -> str:
         return self._impl.target()
@@ -82,215 +106,332 @@ class IsolatedProvider:
         check = getattr(self._impl, "check", None)
         return None if check is None else check(timeout)
 
+    # ------------------------------------------------------------------ warm-up
+
+    def warm_up(self) -> None:
+        """Start the child now: it imports the tracking library while the tests run and waits
+        for :meth:`log`. Call it from the main thread (the child's death signal is bound to the
+        thread that starts it). Never raises: :meth:`log` then starts a child of its own."""
+        with self._lock:
+            if self._warm is not None:
+                return
+            with contextlib.suppress(OSError):
+                child = _Child.start(self._settings.workdir)
+                if child.send({"op": "init", **self._init_order(warm=True)}):
+                    self._warm = child
+                else:
+                    child.finish()
+
+    def prepare(self, project: str) -> None:
+        """Something was recorded: the warm child may create the store and experiment now."""
+        with self._lock:
+            if self._warm is not None:
+                self._warm.send({"op": "prepare", "project": project, "timeout": self._settings.timeout})
+
+    def close(self) -> None:
+        """End a warm child that will not log (nothing recorded, the session interrupted)."""
+        with self._lock:
+            child, self._warm = self._warm, None
+        if child is not None:
+            child.close_input()
+            child.wait(time.monotonic() + _CLOSE_GRACE)
+            child.finish()
+
+    # ------------------------------------------------------------------ log
+
     def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
-        from pytest_fairmind.report import session_to_dict
-
+        started = time.time()
+        deadline = time.monotonic() + timeout
         target = self.target()
-        with tempfile.TemporaryDirectory(prefix="fairmind-") as tmp:
-            payload_path = os.path.join(tmp, "payload.json")
-            outcome_path = os.path.join(tmp, "outcome.json")
-            log_path = os.path.join(tmp, "child.log")
-            payload = {
-                "impl": self._impl_path,
-                "settings": dataclasses.asdict(self._settings),
-                "session": session_to_dict(session),
-                "timeout": timeout,
-            }
-            with open(payload_path, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh)
-            env = {**os.environ, **CHILD_ENV}
-            deadline = time.monotonic() + timeout
-            with open(log_path, "wb") as log:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "pytest_fairmind.isolation", payload_path, outcome_path],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=self._settings.workdir,
-                    start_new_session=True,  # its own process group, so wandb-core dies with it
-                )
-                self._running.add(proc)
-                try:
-                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    _kill_group(proc)
-                    return ProviderOutcome(
-                        ok=False,
-                        error=f"timed out after {timeout:.3g} s (--fairmind-timeout); abandoned",
-                        target=target,
-                    )
-                except BaseException:
-                    _kill_group(proc)
-                    raise
-                finally:
-                    self._running.discard(proc)
-                    # Whatever the child left behind in its group (wandb-core) goes too.
-                    _kill_group(proc, only_leftovers=True)
-            if os.path.exists(outcome_path):
-                with open(outcome_path, encoding="utf-8") as fh:
-                    outcome = outcome_from_dict(json.load(fh))
-                outcome.target = outcome.target or target
-                return outcome
-            with open(log_path, encoding="utf-8", errors="replace") as fh:
-                tail = fh.read()[-2000:].strip().splitlines()
-            reason = tail[-1] if tail else f"exit code {proc.returncode}"
-            return ProviderOutcome(
-                ok=False, error=redact_text(f"provider process died: {reason}"), target=target
-            )
-
-
-def descendants(pid: int) -> list[int]:
-    """Process ids below ``pid`` (Linux ``/proc``; elsewhere none are found).
-
-    Needed because wandb starts ``wandb-core`` in a session of its own, out of reach of a
-    process-group kill.
-    """
-    children: dict[int, list[int]] = {}
-    try:
-        entries = [e for e in os.listdir("/proc") if e.isdigit()]
-    except OSError:
-        return []
-    for entry in entries:
+        with self._lock:
+            child, self._warm = self._warm, None
+        if child is not None and child.proc.poll() is not None:
+            child.finish()  # died while waiting (an import error...): a fresh one says why
+            child = None
         try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child)
-    return found
+            if child is None:
+                child = _Child.start(self._settings.workdir)
+                child.send({"op": "init", **self._init_order(warm=False)})
+        except OSError as exc:
+            return ProviderOutcome(ok=False, error=redact_text(f"provider process not started: {exc}"))
+        self._running.add(child)
+        try:
+            child.write_payload(session)
+            child.send({"op": "log", "timeout": timeout, "started": started})
+            returncode = child.wait(deadline)
+            if returncode is None:
+                child.kill()
+                return ProviderOutcome(
+                    ok=False,
+                    error=f"timed out after {timeout:.3g} s (--fairmind-timeout); abandoned",
+                    target=target,
+                )
+            outcome = child.outcome(returncode)
+            outcome.target = outcome.target or target
+            return outcome
+        finally:
+            self._running.discard(child)
+            child.finish()
+
+    def _init_order(self, *, warm: bool) -> dict[str, Any]:
+        return {"impl": self._impl_path, "settings": dataclasses.asdict(self._settings), "warm": warm}
 
 
-def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid``'s descendants, then its process group (``pid`` leads one)."""
-    for child in descendants(pid):
-        with contextlib.suppress(OSError):
-            os.kill(child, signal.SIGKILL)
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
+class _Child:
+    """One provider child process, its folder and its order pipe, seen from the parent."""
+
+    def __init__(self, folder: str, proc: subprocess.Popen[bytes], orders: IO[bytes]) -> None:
+        self.folder = folder
+        self.proc = proc
+        self._orders: IO[bytes] | None = orders
+        self.payload = os.path.join(folder, "payload.json")
+        self.outcome_path = os.path.join(folder, "outcome.json")
+        self.log_path = os.path.join(folder, "child.log")
+        self._finished = False
+        self._finishing = threading.Lock()
+
+    @classmethod
+    def start(cls, workdir: str) -> _Child:
+        folder = tempfile.mkdtemp(prefix="fairmind-")
+        try:
+            tmp = os.path.join(folder, "tmp")
+            os.mkdir(tmp)
+            env = {**os.environ, **CHILD_ENV, FOLDER_VAR: folder, "TMPDIR": tmp, "TEMP": tmp, "TMP": tmp}
+            # Orders go through a pipe of their own: stdin stays /dev/null, so a library that
+            # prompts (wandb without a key) reads EOF instead of waiting on us.
+            read_end, write_end = os.pipe()
+            try:
+                with open(os.path.join(folder, "child.log"), "wb") as log:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "pytest_fairmind.isolation", folder, str(read_end)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        cwd=workdir,
+                        pass_fds=(read_end,),
+                        start_new_session=True,  # its own process group, so wandb-core dies with it
+                    )
+            except BaseException:
+                os.close(write_end)
+                raise
+            finally:
+                os.close(read_end)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return cls(folder, proc, os.fdopen(write_end, "wb"))
+
+    def send(self, order: dict[str, Any]) -> bool:
+        """Write one order line; False when the child is gone (its pipe is closed)."""
+        if self._orders is None:
+            return False
+        try:
+            self._orders.write((json.dumps(order) + "\n").encode("utf-8"))
+            self._orders.flush()
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def close_input(self) -> None:
+        orders, self._orders = self._orders, None
+        if orders is not None:
+            with contextlib.suppress(OSError):
+                orders.close()
+
+    def write_payload(self, session: SessionResult) -> None:
+        tmp = self.payload + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(session_to_dict(session), fh)
+        os.replace(tmp, self.payload)
+
+    def wait(self, deadline: float) -> int | None:
+        """The child's exit code, or None when it is still running at ``deadline``."""
+        try:
+            return self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def outcome(self, returncode: int) -> ProviderOutcome:
+        """What the child wrote, or why it wrote nothing (the last line of its output)."""
+        if os.path.exists(self.outcome_path):
+            with open(self.outcome_path, encoding="utf-8") as fh:
+                return provider_from_dict(json.load(fh))
+        with open(self.log_path, encoding="utf-8", errors="replace") as fh:
+            tail = fh.read()[-2000:].strip().splitlines()
+        reason = tail[-1] if tail else f"exit code {returncode}"
+        return ProviderOutcome(ok=False, error=redact_text(f"provider process died: {reason}"))
+
+    def kill(self) -> None:
+        _kill_group(self.proc)
+
+    def finish(self) -> None:
+        """After the child ended (or to end it): kill whatever it left running, remove its folder."""
+        with self._finishing:
+            if self._finished:
+                return
+            self._finished = True
+            self.close_input()
+            _kill_group(self.proc)
+            end_leftovers(self.folder)
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _kill_group(proc: subprocess.Popen[bytes], *, only_leftovers: bool = False) -> None:
+def end_leftovers(folder: str) -> None:
+    """Kill the processes a child with ``folder`` started that outlived it: wandb-core runs in a
+    session of its own and is reparented when the child dies, out of reach of a group kill."""
+    procs.kill(procs.carrying(FOLDER_VAR, folder))
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        kill_tree(proc.pid)
-    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        procs.kill_tree(proc.pid)
+    with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
-    if not only_leftovers:
-        with contextlib.suppress(Exception):
-            proc.wait(timeout=5)
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=5)
 
 
-def outcome_to_dict(outcome: ProviderOutcome) -> dict[str, Any]:
-    return dataclasses.asdict(outcome)
+# --------------------------------------------------------------------------- the child
 
 
-def outcome_from_dict(data: dict[str, Any]) -> ProviderOutcome:
-    runs = {model: RunRef(**ref) for model, ref in (data.get("runs") or {}).items()}
-    return ProviderOutcome(
-        ok=bool(data.get("ok")),
-        error=data.get("error"),
-        runs=runs,
-        target=data.get("target"),
-        note=data.get("note"),
-    )
+class _Life:
+    """The child's bounds: its parent's life always, and once it logs, a deadline."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.parent = os.getppid()
+        self.deadline = math.inf  # monotonic; none while warm and waiting
+
+    def start_logging(self, timeout: float) -> None:
+        timeout = max(0.0, timeout - budget_spent())
+        self.deadline = time.monotonic() + timeout + 5.0
+        if hasattr(signal, "alarm"):
+            # SIGALRM without a handler terminates the process in the kernel, GIL or not, 10 s
+            # after the budget (the parent normally kills us at the budget).
+            signal.alarm(max(1, math.ceil(timeout + 10.0)))
+
+    def orphaned(self) -> bool:
+        return os.getppid() != self.parent
+
+    def die(self) -> None:
+        """Pytest is gone or the budget long spent: end what we started, remove the folder, end."""
+        procs.kill(procs.descendants(os.getpid()))
+        end_leftovers(self.folder)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        procs.kill_tree(os.getpid())
 
 
-def _watch_parent(timeout: float, workdir: str) -> None:
-    """End this child's process group if pytest died (SIGTERM, kill) or the budget is long gone.
+def _bound_life(life: _Life) -> None:
+    """End this child when pytest dies (SIGTERM, kill) or the budget is long gone.
 
-    The parent normally kills us at the deadline; this covers the parent dying first, so no
-    provider process or wandb-core is left behind. The saved history is what gets replayed.
-    A dead parent cannot remove its temporary folder (``workdir``): the watchdog does.
-    """
-    import shutil
-    import threading
-
-    parent = os.getppid()
-    deadline = time.monotonic() + timeout + 5.0
-
-    def watch() -> None:
-        while os.getppid() == parent and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if os.getppid() != parent:
-            shutil.rmtree(workdir, ignore_errors=True)
-        kill_tree(os.getpid())
-
-    threading.Thread(target=watch, name="fairmind-watchdog", daemon=True).start()
-
-
-def _bound_life(parent: int, timeout: float, workdir: str) -> None:
-    """Kernel-level limits on this child's life, for when the watchdog thread cannot run (a C call
-    holding the GIL blocks every Python thread and signal handler).
-
-    * Linux: pytest's death sends us SIGTERM (``PR_SET_PDEATHSIG``), handled like the watchdog:
-      remove the temporary folder, end the group. Blocked socket reads are interrupted for it.
-    * ``alarm``: SIGALRM without a handler terminates the process in the kernel, GIL or not,
-      10 s after the budget (the parent normally kills us at the budget).
+    * A watchdog thread polls the parent pid and the deadline.
+    * Linux: pytest's death sends us SIGTERM (``PR_SET_PDEATHSIG``), for when the watchdog thread
+      cannot run (a C call holding the GIL blocks every Python thread); blocked reads are
+      interrupted for it. Nobody else sends us SIGTERM (the parent kills with SIGKILL).
+    * Once logging, ``alarm`` ends the process whatever it is doing (see :meth:`_Life.start_logging`).
     """
 
     def on_term(signum: int, frame: object) -> None:
         # Not conditional on getppid(): the death signal fires when the *thread* that started us
         # exits, and while pytest's other threads are still exiting we may be reparented to one
-        # of them, so our parent pid looks unchanged. Nobody sends us SIGTERM but a dying pytest
-        # (the parent kills with SIGKILL), so the folder is nobody's any more.
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
-        kill_tree(os.getpid())
+        # of them, so our parent pid looks unchanged.
+        life.die()
 
     signal.signal(signal.SIGTERM, on_term)
-    if hasattr(signal, "alarm"):
-        signal.alarm(max(1, math.ceil(timeout + 10.0)))
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             import ctypes
 
             pr_set_pdeathsig = 1
             ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # pytest died before we got here
-        on_term(signal.SIGTERM, None)
+
+    def watch() -> None:
+        while not life.orphaned() and time.monotonic() < life.deadline:
+            time.sleep(0.2)
+        life.die()
+
+    threading.Thread(target=watch, name="fairmind-watchdog", daemon=True).start()
+    if life.orphaned():  # pytest died before we got here
+        life.die()
 
 
-def _child_main(payload_path: str, outcome_path: str) -> int:
+def _orders(stream: IO[bytes]) -> Any:
+    """The parent's orders, one JSON object a line, until it closes the pipe."""
+    for line in stream:
+        with contextlib.suppress(ValueError):
+            order = json.loads(line)
+            if isinstance(order, dict):
+                yield order
+
+
+def _child_main(folder: str, orders_fd: int) -> int:
     import warnings
 
     warnings.simplefilter("ignore")
-    from pytest_fairmind.providers.base import ProviderSettings
-    from pytest_fairmind.report import session_from_dict
+    life = _Life(folder)
+    _bound_life(life)
+    provider: Any = None
+    for order in _orders(os.fdopen(orders_fd, "rb")):
+        op = order.get("op")
+        if op == "init":
+            settings = ProviderSettings(**order["settings"])
+            try:
+                provider = _load(order["impl"])(settings)
+            except Exception as exc:
+                provider = _Broken(exc)
+            if order.get("warm"):
+                _optional(provider, "warm_up")
+        elif op == "prepare" and provider is not None:
+            _optional(provider, "prepare", str(order["project"]), timeout=float(order["timeout"]))
+        elif op == "log" and provider is not None:
+            # The budget started in the parent (when the child started, for a cold one); we may
+            # read the order late (busy importing, or preparing the store): providers count from
+            # that moment (``budget_spent``), the alarm too.
+            timeout = float(order["timeout"])
+            os.environ[BUDGET_START_ENV] = str(float(order.get("started", time.time())))
+            life.start_logging(timeout)
+            return _log(provider, life, timeout)
+    return 0  # the parent closed the pipe: not needed
 
-    parent = os.getppid()
-    with open(payload_path, encoding="utf-8") as fh:
-        payload = json.load(fh)
-    # The settings hold the tracking URI, credentials included: keep them on disk no longer.
-    with contextlib.suppress(OSError):
-        os.unlink(payload_path)
-    workdir = os.path.dirname(os.path.abspath(outcome_path))
-    _bound_life(parent, float(payload["timeout"]), workdir)
-    _watch_parent(float(payload["timeout"]), workdir)
-    settings = ProviderSettings(**payload["settings"])
-    session = session_from_dict(payload["session"])
+
+def _optional(provider: Any, method: str, *args: Any, **kwargs: Any) -> None:
+    """Call ``provider.<method>`` when it has one; a failure there is for :meth:`log` to report."""
+    call = getattr(provider, method, None)
+    if callable(call):
+        with contextlib.suppress(Exception):
+            call(*args, **kwargs)
+
+
+class _Broken:
+    """Stands in for a provider whose constructor raised: its log reports that."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
+        raise self.exc
+
+
+def _log(provider: Any, life: _Life, timeout: float) -> int:
+    payload = os.path.join(life.folder, "payload.json")
+    outcome_path = os.path.join(life.folder, "outcome.json")
     try:
-        provider: Provider = _load(payload["impl"])(settings)
-        outcome = provider.log(session, timeout=float(payload["timeout"]))
+        with open(payload, encoding="utf-8") as fh:
+            session = session_from_dict(json.load(fh))
+        with contextlib.suppress(OSError):
+            os.unlink(payload)
+        outcome = provider.log(session, timeout=timeout)
     except Exception as exc:  # the provider broke its contract; report, never crash
         outcome = ProviderOutcome(ok=False, error=redact_text(f"{type(exc).__name__}: {exc}"))
-    if os.getppid() != parent:  # pytest died meanwhile: nobody reads the outcome; leave nothing
-        import shutil
-
-        shutil.rmtree(os.path.dirname(os.path.abspath(outcome_path)), ignore_errors=True)
-        return 0
+    if life.orphaned():  # pytest died meanwhile: nobody reads the outcome; leave nothing
+        life.die()
     tmp = outcome_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(outcome_to_dict(outcome), fh)
+        json.dump(provider_to_dict(outcome), fh)
     os.replace(tmp, outcome_path)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1], sys.argv[2]))
+    sys.exit(_child_main(sys.argv[1], int(sys.argv[2])))

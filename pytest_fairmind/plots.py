@@ -30,16 +30,9 @@ def group_label(group: Any) -> str:
 
 
 def as_number(value: Any) -> float:
-    """A rate as a float; None, ``"nan"``/``"inf"`` words (from the JSON report) and junk become NaN."""
-    if isinstance(value, bool) or value is None:
-        return math.nan
-    if isinstance(value, (int, float)):
+    """A rate as a float; a missing or non-numeric cell is undefined (NaN), drawn as ``n/a``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)  # accepts "nan", "inf", "-inf"
-        except ValueError:
-            return math.nan
     return math.nan
 
 

@@ -10,25 +10,30 @@ providers, writes the report and prints the verdict table. Workers never aggrega
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_fairmind import hookspecs
-from pytest_fairmind.aggregate import Collector
+from pytest_fairmind import hookspecs, markers, spool
 from pytest_fairmind.fixture import Fairmind
-from pytest_fairmind.gates import GateSyntaxError, parse_gate
-from pytest_fairmind.providers.base import Provider, ProviderRegistry, ProviderSettings
+from pytest_fairmind.gating.directions import declaration_to_plain
+from pytest_fairmind.gating.grammar import gate_to_plain
+from pytest_fairmind.markers import Marked, parse_marks
+from pytest_fairmind.providers.base import (
+    Provider,
+    ProviderBuildError,
+    ProviderRegistry,
+    ProviderSettings,
+    project_for,
+    safe_target,
+)
 from pytest_fairmind.records import Record
-from pytest_fairmind.redact import redact_text
-from pytest_fairmind.result import SessionResult
 from pytest_fairmind.settings import Settings, SettingsError, resolve
-
-PAYLOAD_ATTR = "fairmind_payload"
+from pytest_fairmind.state import MARKED_KEY, PAYLOAD_ATTR, RECORDS_KEY, SENT_KEY, STATE_KEY, FairmindState
+from pytest_fairmind.summary import header_gates
 
 # (option suffix, metavar, help); each gets `--fairmind-<name>` and ini `fairmind_<name>`.
 _OPTIONS: list[tuple[str, str | None, str]] = [
@@ -65,33 +70,6 @@ _OPTIONS: list[tuple[str, str | None, str]] = [
     ("json", "PATH", "write the session report (JSON) to PATH."),
     ("timeout", "SECONDS", "the most time all providers together may take at session end (default 30)."),
 ]
-
-_MARKER = (
-    "fairmind(model=None, gates=None, lower_is_better=None, higher_is_better=None): name the model "
-    "this test's fairness results belong to, gates (list of expressions) that apply to that model, "
-    "and the direction of its custom metrics (globs) for regression rules"
-)
-
-
-@dataclass
-class FairmindState:
-    """Per-config state, kept in ``config.stash``."""
-
-    settings: Settings
-    aggregating: bool
-    providers: list[Provider] = field(default_factory=list)
-    collector: Collector = field(default_factory=Collector)
-    session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    started: str = ""
-    result: SessionResult | None = None
-    history_entry: Path | None = None
-    notices: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # FairmindWarnings turned into errors by filters
-
-
-STATE_KEY = pytest.StashKey[FairmindState]()
-RECORDS_KEY = pytest.StashKey[list[Record]]()
-SENT_KEY = pytest.StashKey[int]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -178,9 +156,9 @@ def _registry(config: pytest.Config) -> ProviderRegistry:
 
 
 def _build_providers(config: pytest.Config, settings: Settings) -> list[Provider]:
+    """The selected providers, each given the project it logs to (``project_for``)."""
     registry = _registry(config)
-    provider_settings = ProviderSettings(
-        project=settings.project or "fairmind",
+    shared = ProviderSettings(
         mlflow_uri=settings.mlflow_uri,
         wandb_mode=settings.wandb_mode,
         plots=settings.plots,
@@ -188,35 +166,27 @@ def _build_providers(config: pytest.Config, settings: Settings) -> list[Provider
         workdir=str(config.invocation_params.dir),
     )
     built: list[Provider] = []
-    for name in settings.providers:
-        spec = registry.get(name)
-        if spec is None:
-            known = ", ".join(["none", *registry.names()])
-            raise pytest.UsageError(f"--fairmind-provider: unknown provider {name!r} (known: {known})")
-        missing = spec.missing_requirements()
-        if missing:
-            raise pytest.UsageError(
-                f"--fairmind-provider: provider {name!r} needs {', '.join(missing)}: {spec.install_hint()}"
-            )
-        try:
-            provider = spec.factory(provider_settings)
-        except Exception as exc:
-            raise pytest.UsageError(
-                f"--fairmind-provider: provider {name!r}: {redact_text(str(exc))}"
-            ) from None
-        built.append(provider)
+    try:
+        for name in settings.providers:
+            own = replace(shared, project=project_for(name, settings.project))
+            built.extend(registry.build([name], own))
+    except ProviderBuildError as exc:
+        raise pytest.UsageError(f"--fairmind-provider: {exc}") from None
     return built
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", _MARKER)
+    config.addinivalue_line("markers", markers.HELP)
     try:
         settings = _read_settings(config)
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
-    aggregating = not hasattr(config, "workerinput")
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    aggregating = workerinput is None
     state = FairmindState(settings=settings, aggregating=aggregating)
     config.stash[STATE_KEY] = state
+    if workerinput is not None and workerinput.get(spool.WORKERINPUT_KEY):
+        state.spool = spool.Spool(workerinput[spool.WORKERINPUT_KEY], str(workerinput.get("workerid", "gw")))
     if aggregating:
         from pytest_fairmind.controller import FairmindController
 
@@ -231,104 +201,47 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(FairmindController(config, state), "fairmind-controller")
 
 
-def _safe_target(provider: Provider) -> str:
-    """Where ``provider`` writes, redacted; a provider whose ``target()`` fails cannot break pytest."""
-    try:
-        return redact_text(str(provider.target()))
-    except Exception as exc:
-        return redact_text(f"target unknown: {type(exc).__name__}: {exc}")
-
-
 def pytest_report_header(config: pytest.Config) -> str | None:
     state = config.stash.get(STATE_KEY, None)
     if state is None or not state.aggregating:
         return None
-    where = ", ".join(f"{p.name} ({_safe_target(p)})" for p in state.providers) or "none"
-    gates = len(state.settings.gates)
-    return f"fairmind: providers: {where}; gates: {gates} configured (markers may add more)"
+    where = ", ".join(f"{p.name} ({safe_target(p)})" for p in state.providers) or "none"
+    return f"fairmind: providers: {where}; {header_gates(len(dict.fromkeys(state.settings.gates)))}"
 
 
 # --- the fixture and per-test transport ---------------------------------------------------------
 
 
-def _own_model(marker: pytest.Mark) -> str | None:
-    model = marker.kwargs.get("model", marker.args[0] if marker.args else None)
-    return None if model is None else str(model)
-
-
-def _marker_model(item: pytest.Item) -> str | None:
-    """The model of the closest ``fairmind`` marker that names one (test, then class, then module):
-    a marker that only carries ``gates=`` does not hide the model of the class or module."""
-    for marker in item.iter_markers("fairmind"):
-        model = _own_model(marker)
-        if model is not None:
-            return model
-    return None
+def _marked(item: pytest.Item) -> Marked:
+    """The item's ``fairmind`` marks, parsed on first use and kept in its stash."""
+    marked = item.stash.get(MARKED_KEY, None)
+    if marked is None:
+        default = item.config.stash[STATE_KEY].settings.model
+        marked = item.stash[MARKED_KEY] = parse_marks(item.iter_markers(markers.NAME), default_model=default)
+    return marked
 
 
 def _test_model(item: pytest.Item) -> str | None:
-    """The test's model: its markers', else ini ``fairmind_model``."""
-    return _marker_model(item) or item.config.stash[STATE_KEY].settings.model
-
-
-def _marker_gates(item: pytest.Item) -> list[str]:
-    gates: list[str] = []
-    test_model = _test_model(item)
-    for marker in item.iter_markers("fairmind"):
-        exprs = marker.kwargs.get("gates") or []
-        if isinstance(exprs, str):
-            exprs = [exprs]
-        model = _own_model(marker) or test_model  # a marker's gates are for the model it names
-        for expr in exprs:
-            gate = parse_gate(str(expr), model=model)  # GateSyntaxError: the test errors at setup
-            if gate.model is None:
-                raise GateSyntaxError(
-                    f"gate {expr!r} on a fairmind marker needs a model: add model='...' to the marker"
-                )
-            text = gate.expr if ":" in gate.expr else f"{gate.model}:{gate.expr}"
-            if text not in gates:
-                gates.append(text)
-    return gates
-
-
-def _marker_directions(item: pytest.Item) -> list[list[str]]:
-    """``[direction, model, glob]`` from the markers' ``lower_is_better=`` / ``higher_is_better=``."""
-    declared: list[list[str]] = []
-    model = _marker_model(item)
-    for marker in item.iter_markers("fairmind"):
-        for direction in ("lower", "higher"):
-            globs = marker.kwargs.get(f"{direction}_is_better") or []
-            if isinstance(globs, str):
-                globs = [globs]
-            for glob in globs:
-                if not isinstance(glob, str) or not glob.strip():
-                    raise GateSyntaxError(f"{direction}_is_better: expected metric globs (str), got {glob!r}")
-                if model is None:
-                    raise GateSyntaxError(
-                        f"{direction}_is_better on a fairmind marker needs a model: "
-                        "add model='...' to the marker"
-                    )
-                entry = [direction, model, glob.strip()]
-                if entry not in declared:
-                    declared.append(entry)
-    return declared
+    """The test's model: its marks', else ini ``fairmind_model``."""
+    return _marked(item).model or item.config.stash[STATE_KEY].settings.model
 
 
 @pytest.fixture
 def fairmind(request: pytest.FixtureRequest) -> Fairmind:
     """Record fairness results of this test: ``fairmind.record(...)`` and ``fairmind.assess(...)``."""
     item = request.node
-    records = item.stash.setdefault(RECORDS_KEY, [])
+    records = item.stash.get(RECORDS_KEY, None)
+    if records is None:
+        spooled = item.config.stash[STATE_KEY].spool
+        fresh: list[Record] = [] if spooled is None else spool.SpoolingRecords(spooled, item.nodeid)
+        records = item.stash[RECORDS_KEY] = fresh
     return Fairmind(item.nodeid, _test_model(item), records)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("fairmind") is not None:
-        try:
-            _marker_gates(item)
-            _marker_directions(item)
-        except GateSyntaxError as exc:
-            pytest.fail(f"@pytest.mark.fairmind: {exc}", pytrace=False)
+    error = _marked(item).error
+    if error is not None:
+        pytest.fail(f"@pytest.mark.fairmind: {error}", pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -342,25 +255,35 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             payload["records"] = records[sent:]
             item.stash[SENT_KEY] = len(records)
     if call.when == "setup":
-        marked = _marker_model(item)
-        model = marked
-        if model is None and "fairmind" in getattr(item, "fixturenames", ()):
-            model = item.config.stash[STATE_KEY].settings.model
-        if model is not None:
-            # A marked test belongs to its marker's model; the ini default only claims a test that
-            # records for no model explicitly (else every test would add an empty default model).
-            payload["models" if marked is not None else "default_models"] = [model]
-            try:
-                gates, directions = _marker_gates(item), _marker_directions(item)
-            except GateSyntaxError:
-                gates, directions = [], []  # reported by pytest_runtest_setup as the test's error
-            if gates:
-                payload["gates"] = gates
-            if directions:
-                payload["directions"] = directions
+        payload.update(_marks_payload(item))
     if payload:
+        payload["location"] = _location(item)
         setattr(report, PAYLOAD_ATTR, payload)
     return report
+
+
+def _location(item: pytest.Item) -> list[str | int]:
+    """``[file, line]`` of the test (1-based), for warnings that concern it."""
+    path, lineno, _ = item.location
+    return [os.path.normpath(item.config.rootpath / path), (lineno or 0) + 1]
+
+
+def _marks_payload(item: pytest.Item) -> dict[str, Any]:
+    """What the setup report says about the test's model and its marks' gates and directions."""
+    marked = _marked(item)
+    model = marked.model
+    if model is None and "fairmind" in getattr(item, "fixturenames", ()):
+        model = item.config.stash[STATE_KEY].settings.model
+    if model is None:
+        return {}
+    # A marked test belongs to its marker's model; the ini default only claims a test that
+    # records for no model explicitly (else every test would add an empty default model).
+    payload: dict[str, Any] = {"models" if marked.model is not None else "default_models": [model]}
+    if marked.gates:  # a bad mark has none: pytest_runtest_setup reported it as the test's error
+        payload["gates"] = [gate_to_plain(g) for g in marked.gates]
+    if marked.directions:
+        payload["directions"] = [declaration_to_plain(d) for d in marked.directions]
+    return payload
 
 
 __all__ = ["Fairmind", "FairmindState", "fairmind"]

@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import unicodedata
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+
+from pytest_fairmind.redact import key_leaks_secret, redact_text
 
 Record = dict[str, Any]
 
@@ -22,8 +25,6 @@ MAX_KEY_LENGTH = 250
 # Letters, digits, `_ - . /` and space: what MLflow stores on every platform. `:` is reserved for
 # gates (MODEL:METRIC) and `<`, `=`, `,` are refused by MLflow.
 _KEY_PATTERN = re.compile(r"^[\w\-. /]+$")
-
-STAT_SUFFIXES = ("mean", "min", "max", "std", "count")
 
 
 class RecordError(ValueError):
@@ -105,6 +106,9 @@ def _plain_scalar(value: object) -> object:
     return value
 
 
+_PLAIN_LEAVES = (float, int, str)
+
+
 def _key_text(key: object, path: str) -> str:
     if isinstance(key, str):
         return key
@@ -123,7 +127,8 @@ def _leaves(values: Mapping[Any, Any], prefix: str = "") -> Iterator[tuple[str, 
         path, mapping = pending.popleft()
         for raw_key, raw_value in mapping.items():
             key = f"{path}.{_key_text(raw_key, path)}" if path else _key_text(raw_key, path)
-            value = _plain_scalar(raw_value)
+            # plain numbers and text (nearly every leaf) skip the numpy probing
+            value = raw_value if type(raw_value) in _PLAIN_LEAVES else _plain_scalar(raw_value)
             if isinstance(value, Mapping):
                 pending.append((key, value))
             else:
@@ -144,7 +149,9 @@ def flatten(values: Mapping[str, Any], *, prefix: str = "") -> tuple[dict[str, f
         return key
 
     for key, value in _leaves(values, prefix):
-        if _is_bool(value) or value is None or isinstance(value, str):
+        if type(value) is float or type(value) is int:  # the common case first
+            metrics[unique(key)] = float(value)
+        elif _is_bool(value) or value is None or isinstance(value, str):
             params[unique(key)] = bool(value) if _is_bool(value) else value
         elif _is_number(value):
             metrics[unique(key)] = float(value)  # type: ignore[arg-type]
@@ -207,13 +214,35 @@ def make_record(
     clash = sorted(set(out_metrics) & set(out_params))
     if clash:
         raise RecordError(f"key {clash[0]!r} is recorded both as a metric and as a param")
+    out_tags = _tags(tags)
+    out_groups = {validate_key(s, what="scope"): list(rows) for s, rows in (groups or {}).items()}
+    refuse_secret_keys([model, *out_metrics, *out_params, *out_tags, *out_groups])
     return {
         "model": model,
         "metrics": out_metrics,
         "params": out_params,
-        "tags": _tags(tags),
-        "groups": {validate_key(s, what="scope"): list(rows) for s, rows in (groups or {}).items()},
+        "tags": out_tags,
+        "groups": out_groups,
     }
+
+
+def refuse_secret_keys(keys: Iterable[str]) -> None:
+    """Raise :class:`RecordError` for a key (or model name) holding a secret of the environment.
+
+    Values are redacted wherever they go; a key cannot be: a redacted key is another key, one
+    MLflow refuses. One scan of the environment per call (the keys are checked together first).
+    """
+    __tracebackhide__ = True  # pytest shows the user's call, not our validation
+    names = list(keys)
+    if not names or key_leaks_secret("\n".join(names)) is None:
+        return
+    for name in names:
+        why = key_leaks_secret(name)
+        if why is not None:
+            raise RecordError(
+                f"key {redact_text(name)!r} holds {why}: keys are never redacted (a redacted key is "
+                "another key), so it cannot be recorded; leave the secret out of the key"
+            )
 
 
 def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
@@ -231,17 +260,27 @@ def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
+#: Unicode categories a model name may not hold: control characters (NUL, newline, DEL, NEL...)
+#: and line and paragraph separators (U+2028, U+2029): they break run names and terminal lines.
+_BAD_NAME_CATEGORIES = {"Cc": "control characters", "Zl": "a line separator", "Zp": "a paragraph separator"}
+
+
 def validate_model_name(model: object) -> str:
-    """Model names are free text (run names), but must be non-empty str without control characters."""
+    """Model names are free text (run names), but must be a non-empty str of at most
+    :data:`MAX_KEY_LENGTH` characters, without control characters or line separators."""
     __tracebackhide__ = True  # pytest shows the user's call, not our validation
     if not isinstance(model, str):
         raise RecordError(f"model must be a str, not {type(model).__name__}")
     if not model.strip():
         raise RecordError("model name must not be empty")
-    if any(ord(c) < 32 for c in model):
-        raise RecordError(f"model name {model!r} contains control characters")
     if len(model) > MAX_KEY_LENGTH:
-        raise RecordError(f"model name has {len(model)} characters; at most {MAX_KEY_LENGTH} are allowed")
+        raise RecordError(
+            f"model name {model[:40]!r}... has {len(model)} characters; at most {MAX_KEY_LENGTH} are allowed"
+        )
+    for char in model:
+        bad = _BAD_NAME_CATEGORIES.get(unicodedata.category(char))
+        if bad is not None:
+            raise RecordError(f"model name {model!r} contains {bad} ({char!r})")
     return model
 
 

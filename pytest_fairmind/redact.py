@@ -1,9 +1,14 @@
 """Keep secrets out of everything we print, save or send.
 
 Secrets are credentials in URIs (``https://user:pass@host``) and the values of environment
-variables whose names end in ``_TOKEN``, ``_KEY``, ``_PASSWORD``, ``_SECRET`` (``WANDB_API_KEY``,
-``MLFLOW_TRACKING_TOKEN``...). Every string that reaches the terminal, the report, the history or
-a provider's run goes through :func:`redact_text`.
+variables whose names end in ``TOKEN``, ``KEY``, ``PASSWORD``, ``PASSWD``, ``SECRET`` (with or without
+an underscore before it: ``WANDB_API_KEY``, ``MLFLOW_TRACKING_TOKEN``, ``PGPASSWORD``...),
+``_CREDENTIALS`` or ``_PASS``. Every string that reaches the terminal, the report, the history or a
+provider's run goes through :func:`redact_text`.
+
+Values are redacted; names (metric, param and tag keys) are not rewritten, because a rewritten
+key is a different key (and ``***`` is one MLflow refuses): a key that holds a secret is refused
+where it is recorded, see :func:`key_leaks_secret` (docs/reliability.md, "Secrets").
 """
 
 from __future__ import annotations
@@ -16,35 +21,67 @@ from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "***"
 
-_SECRET_ENV_SUFFIXES = ("_TOKEN", "_KEY", "_PASSWORD", "_SECRET", "_CREDENTIALS", "_PASS")
+# Names ending in one of these are secret, with or without an underscore before the word
+# (`PGPASSWORD`, `GITHUBTOKEN`, `APIKEY` as well as `DB_PASSWORD`).
+_SECRET_ENV_WORDS = ("TOKEN", "KEY", "PASSWORD", "PASSWD", "SECRET")
+# These only with the underscore: `BYPASS` or `COMPASS` are no secrets.
+_SECRET_ENV_SUFFIXES = ("_CREDENTIALS", "_PASS")
 _SECRET_ENV_NAMES = ("WANDB_API_KEY", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
-# ://userinfo@ in free text (any scheme, or none: redacting more is safe). Anchored on the literal
-# "://" so the scan is linear: a scheme group in front, ``[A-Za-z][A-Za-z0-9+.-]*://``, made the
-# regex quadratic on long alphanumeric runs (a 1 MB param took an hour to redact).
-_URI_USERINFO = re.compile(r"://(?P<userinfo>[^/\s@]+)@")
+# ://userinfo@ in free text (any scheme, or none: redacting more is safe). The userinfo runs to the
+# LAST `@` of the authority (which ends at `/`, `?`, `#` or white space), as HTTP clients split it:
+# `http://user:p@ss@host` has the password `p@ss`. Anchored on the literal "://" so the scan stays
+# linear: the authority of one "://" ends at the next "://"'s `/`, so no character is scanned twice
+# (a scheme group in front, ``[A-Za-z][A-Za-z0-9+.-]*://``, made the regex quadratic on long
+# alphanumeric runs: a 1 MB param took an hour to redact).
+_URI_USERINFO = re.compile(r"://(?P<userinfo>[^/?#\s]+)@")
 # Short values (e.g. "1", "true") would redact innocent text everywhere.
 _MIN_SECRET_LENGTH = 4
 
 
 def is_secret_env_name(name: str) -> bool:
+    """Whether the value of the environment variable ``name`` is treated as a secret."""
     upper = name.upper()
-    return upper in _SECRET_ENV_NAMES or upper.endswith(_SECRET_ENV_SUFFIXES)
+    return upper in _SECRET_ENV_NAMES or upper.endswith(_SECRET_ENV_WORDS + _SECRET_ENV_SUFFIXES)
 
 
-def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Secret values found in ``environ`` (default ``os.environ``), longest first."""
+def secret_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Secret value -> the variable it comes from, for every secret in ``environ`` (default
+    ``os.environ``): the values of secret variables and the credentials inside any URI."""
     env = os.environ if environ is None else environ
-    values = {
-        value for name, value in env.items() if is_secret_env_name(name) and len(value) >= _MIN_SECRET_LENGTH
-    }
-    for value in env.values():  # credentials inside URIs held by any variable
+    found: dict[str, str] = {}
+    for name, value in env.items():
+        if is_secret_env_name(name) and len(value) >= _MIN_SECRET_LENGTH:
+            found.setdefault(value, name)
+    for name, value in env.items():  # credentials inside URIs held by any variable
         for match in _URI_USERINFO.finditer(value):
             userinfo = match.group("userinfo")
             password = userinfo.partition(":")[2]
             for part in (userinfo, password):
                 if len(part) >= _MIN_SECRET_LENGTH:
-                    values.add(part)
-    return sorted(values, key=len, reverse=True)
+                    found.setdefault(part, name)
+    return found
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Secret values found in ``environ`` (default ``os.environ``), longest first."""
+    return sorted(secret_sources(environ), key=len, reverse=True)
+
+
+def key_leaks_secret(key: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why ``key`` may not be recorded or sent (it holds a secret), or None when it may.
+
+    The answer names where the secret comes from, never the secret: ``"the value of PGPASSWORD"``.
+    A key already redacted (holding ``***``) leaks one too: the name it had is gone.
+    """
+    if REDACTED in key:
+        return "a redacted secret (***)"
+    sources = secret_sources(environ)
+    for value in sorted(sources, key=len, reverse=True):
+        if value in key:
+            return f"the value of {sources[value]}"
+    if _URI_USERINFO.search(key):
+        return "the credentials of a URI"
+    return None
 
 
 def redact_uri(uri: str) -> str:
@@ -68,19 +105,21 @@ def redact_text(text: str, secrets: list[str] | None = None) -> str:
     return text
 
 
-def redact_obj(obj: Any, extra_secrets: list[str] | None = None) -> Any:
-    """:func:`redact_text` applied to every string (keys included) in a JSON-like structure."""
+def redact_obj(obj: Any, extra_secrets: list[str] | None = None, *, keys: bool = True) -> Any:
+    """:func:`redact_text` applied to every string of a JSON-like structure: its values, and its
+    mapping keys too unless ``keys=False`` (what a key holds is checked with
+    :func:`key_leaks_secret` instead)."""
     secrets = [*(extra_secrets or []), *secret_values()]
-    return _redact(obj, secrets)
+    return _redact(obj, secrets, keys)
 
 
-def _redact(obj: Any, secrets: list[str]) -> Any:
+def _redact(obj: Any, secrets: list[str], keys: bool) -> Any:
     if isinstance(obj, str):
         return redact_text(obj, secrets) if _may_hold_secret(obj, secrets) else obj
     if isinstance(obj, dict):
-        return {_redact(k, secrets): _redact(v, secrets) for k, v in obj.items()}
+        return {(_redact(k, secrets, keys) if keys else k): _redact(v, secrets, keys) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_redact(v, secrets) for v in obj]
+        return [_redact(v, secrets, keys) for v in obj]
     return obj
 
 

@@ -15,6 +15,16 @@ ParamValue = str | int | float | bool | None
 #: One row of a per-group table: ``{"group": {feature: label}, "count": ..., "selection_rate": ...}``.
 GroupRow = dict[str, Any]
 
+#: Gate outcomes and the kinds of rule a gate result comes from.
+PASS, FAIL = "pass", "fail"
+INCONCLUSIVE = "inconclusive"
+BOUND, REGRESSION = "bound", "regression"
+
+#: A model's verdict: ``interrupted`` (the session was interrupted: pytest exit status 2; its
+#: results are partial) over ``fail`` over ``inconclusive`` over ``pass``. See docs/report.md.
+INTERRUPTED = "interrupted"
+VERDICTS = (INTERRUPTED, FAIL, INCONCLUSIVE, PASS)  # worst first
+
 
 @dataclass
 class GateResult:
@@ -24,10 +34,15 @@ class GateResult:
     key: str
     value: float | None
     bound: str
-    passed: bool
+    outcome: str  # "pass", "fail" or "inconclusive"
+    rule: str = "bound"  # "bound" or "regression": what kind of gate produced it
     baseline: float | None = None  # regression rules: the baseline's value (None: no baseline)
     change: float | None = None  # regression rules: value - baseline
     direction: str | None = None  # regression rules: "lower" or "higher" (is better)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome != FAIL
 
 
 @dataclass
@@ -61,10 +76,20 @@ class ModelResult:
     verdict: str = "pass"
 
     def recompute_verdict(self) -> str:
-        """``fail`` when any gate failed or any contributing test failed (SPEC section 5)."""
+        """The verdict from the tests and gates (see docs/report.md): ``fail`` when any gate failed
+        or any contributing test failed, else ``inconclusive`` when a gate was, else ``pass``.
+
+        ``interrupted`` stays: it says the session did not run to its end, which no gate can undo.
+        """
+        if self.verdict == INTERRUPTED:
+            return self.verdict
         failed_test = any(t.outcome in ("failed", "error") for t in self.tests)
-        failed_gate = any(not g.passed for g in self.gates)
-        self.verdict = "fail" if failed_test or failed_gate else "pass"
+        if failed_test or any(g.outcome == FAIL for g in self.gates):
+            self.verdict = FAIL
+        elif any(g.outcome == INCONCLUSIVE for g in self.gates):
+            self.verdict = INCONCLUSIVE
+        else:
+            self.verdict = PASS
         return self.verdict
 
 

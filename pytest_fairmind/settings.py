@@ -1,4 +1,4 @@
-"""Option resolution: command line, then ini, then environment, then default (SPEC section 2).
+"""Option resolution: command line, then ini, then environment, then default (see docs/configuration.md).
 
 Pure (no pytest import): the plugin and the ``fairmind`` command hand in what they read, and get
 back validated :class:`Settings` or a :class:`SettingsError` naming the option.
@@ -7,24 +7,49 @@ back validated :class:`Settings` or a :class:`SettingsError` naming the option.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pytest_fairmind.gates import GateSyntaxError, parse_gate
+from pytest_fairmind.gating.grammar import GateSyntaxError, parse_gate
+from pytest_fairmind.gating.pipeline import GATE_ACTIONS
 
 T = TypeVar("T")
 
 WANDB_MODES = ("online", "offline", "disabled")
-GATE_ACTIONS = ("fail", "warn")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 # W&B's own WANDB_MODE spellings that mean one of ours.
 _WANDB_MODE_ALIASES = {"dryrun": "offline", "run": "online"}
 
 
+def normalize_wandb_mode(text: str) -> str | None:
+    """A W&B mode as one of :data:`WANDB_MODES` (``dryrun`` -> ``offline``...), or None when unknown."""
+    mode = str(text).strip().lower()
+    mode = _WANDB_MODE_ALIASES.get(mode, mode)
+    return mode if mode in WANDB_MODES else None
+
+
 class SettingsError(ValueError):
     """A bad option value; the message names the option."""
+
+
+#: The longest wait threads and signals accept: ``threading`` refuses timeouts past
+#: ``threading.TIMEOUT_MAX`` and ``signal.alarm`` takes a C int of seconds (OverflowError beyond).
+MAX_TIMEOUT = float(min(threading.TIMEOUT_MAX, 2**31 - 1))
+MIN_TIMEOUT = 0.001
+
+
+def clamp_timeout(seconds: float) -> float:
+    """``seconds`` as a timeout every wait of the plugin and the CLI accepts: at most
+    :data:`MAX_TIMEOUT` (``inf`` and ``1e10`` mean "no practical limit").
+
+    NaN, negative and zero are no timeout: ``ValueError`` (callers turn it into a usage error).
+    """
+    if math.isnan(seconds) or seconds < MIN_TIMEOUT:
+        raise ValueError(f"expected a number of seconds >= {MIN_TIMEOUT:g}, got {seconds!r}")
+    return min(float(seconds), MAX_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -113,49 +138,97 @@ def _number(value: Any, option: str, kind: Callable[[str], T], minimum: float) -
     return number
 
 
-def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
-    """Resolve and validate every option. Keys of ``cli``/``ini`` are the names without prefix."""
+class _Sources:
+    """The command line, the ini file and the environment, read in that order of precedence."""
 
-    def get(name: str, *env_names: str) -> Any:
-        return pick(cli.get(name), ini.get(name), env, env_names)
+    def __init__(self, cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, str]) -> None:
+        self.cli, self.ini, self.env = cli, ini, env
 
-    def origin(name: str, *env_names: str) -> str:
+    def get(self, name: str, *env_names: str) -> Any:
+        return pick(self.cli.get(name), self.ini.get(name), self.env, env_names)
+
+    def origin(self, name: str, *env_names: str) -> str:
         """Where a bad value came from, for the error (the option is named either way)."""
-        if _present(cli.get(name)):
+        if _present(self.cli.get(name)):
             return ""
-        if _present(ini.get(name)):
+        if _present(self.ini.get(name)):
             return f" (from ini fairmind_{name})"
-        found = [e for e in env_names if env.get(e, "") != ""]
+        found = [e for e in env_names if self.env.get(e, "") != ""]
         return f" (from environment variable {found[0]})" if found else ""
 
-    def checked(convert: Callable[[], T], name: str, *env_names: str) -> T:
+    def checked(self, convert: Callable[[Any], T], default: T, name: str, *env_names: str) -> T:
+        """``convert`` of the value found (``default`` when none), the error saying where it came from."""
+        value = self.get(name, *env_names)
+        if not _present(value):
+            return default
         try:
-            return convert()
+            return convert(value)
         except SettingsError as exc:
-            raise SettingsError(f"{exc}{origin(name, *env_names)}") from None
+            raise SettingsError(f"{exc}{self.origin(name, *env_names)}") from None
 
-    providers = split_list(get("provider", "FAIRMIND_PROVIDER"))
-    providers = [p for p in providers if p.lower() != "none"]
 
-    project = get("project", "FAIRMIND_PROJECT")
-    if project is not None:
-        project = str(project).strip()
-        if not project:
-            raise SettingsError(
-                "--fairmind-project: the project name must not be empty"
-                + origin("project", "FAIRMIND_PROJECT")
-            )
+def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """Resolve and validate every option. Keys of ``cli``/``ini`` are the names without prefix."""
+    found = _Sources(cli, ini, env)
+    keep, plots, model = ini.get("history_keep"), ini.get("plots"), ini.get("model")
+    return Settings(
+        providers=tuple(
+            p for p in split_list(found.get("provider", "FAIRMIND_PROVIDER")) if p.lower() != "none"
+        ),
+        project=found.checked(_project, None, "project", "FAIRMIND_PROJECT"),
+        mlflow_uri=found.get("mlflow_uri", "MLFLOW_TRACKING_URI") or None,
+        wandb_mode=found.checked(_wandb_mode, None, "wandb_mode", "WANDB_MODE"),
+        gates=_gates(cli, ini, env),
+        gate_action=found.checked(
+            lambda v: _choice(v, "--fairmind-gate-action", GATE_ACTIONS),
+            "fail",
+            "gate_action",
+            "FAIRMIND_GATE_ACTION",
+        ),
+        baseline=found.get("baseline", "FAIRMIND_BASELINE") or None,
+        json_path=found.get("json", "FAIRMIND_JSON") or None,
+        timeout=found.checked(_timeout, 30.0, "timeout", "FAIRMIND_TIMEOUT"),
+        strict=found.checked(
+            lambda v: _parse_bool(v, "--fairmind-strict"), False, "strict", "FAIRMIND_STRICT"
+        ),
+        model=str(model).strip() or None if _present(model) else None,
+        history=str(ini.get("history") or ".fairmind"),
+        history_keep=_number(keep, "fairmind_history_keep", int, 0) if _present(keep) else 100,
+        plots=_parse_bool(plots, "fairmind_plots") if _present(plots) else True,
+        lower_is_better=tuple(_gate_lines(ini.get("lower_is_better"))),
+        higher_is_better=tuple(_gate_lines(ini.get("higher_is_better"))),
+    )
 
-    wandb_mode = get("wandb_mode", "WANDB_MODE")
-    if wandb_mode is not None:
-        text = str(wandb_mode).strip().lower()
-        wandb_mode = checked(
-            lambda: _choice(_WANDB_MODE_ALIASES.get(text, text), "--fairmind-wandb-mode", WANDB_MODES),
-            "wandb_mode",
-            "WANDB_MODE",
-        )
 
-    # Command-line gates apply in addition to the ini's (SPEC section 2).
+def _timeout(value: Any) -> float:
+    """``--fairmind-timeout``: seconds, clamped to what waits accept (``inf`` allowed)."""
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise SettingsError(f"--fairmind-timeout: expected a number of seconds, got {value!r}") from None
+    try:
+        return clamp_timeout(seconds)
+    except ValueError as exc:
+        raise SettingsError(f"--fairmind-timeout: {exc}") from None
+
+
+def _project(value: Any) -> str:
+    project = str(value).strip()
+    if not project:
+        raise SettingsError("--fairmind-project: the project name must not be empty")
+    return project
+
+
+def _wandb_mode(value: Any) -> str:
+    mode = normalize_wandb_mode(str(value))
+    if mode is None:
+        return _choice(str(value).strip().lower(), "--fairmind-wandb-mode", WANDB_MODES)  # raises
+    return mode
+
+
+def _gates(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, ...]:
+    """Command-line gates apply in addition to the ini's; ``FAIRMIND_GATES`` when neither gives any."""
     ini_gates = _gate_lines(ini.get("gates"))
     gates = [*ini_gates, *(cli.get("gate") or [])]
     from_env = not gates
@@ -173,40 +246,4 @@ def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, st
                 else ""
             )
             raise SettingsError(f"--fairmind-gate: {exc}{where}") from None
-
-    gate_action = get("gate_action", "FAIRMIND_GATE_ACTION")
-    timeout = get("timeout", "FAIRMIND_TIMEOUT")
-    strict = get("strict", "FAIRMIND_STRICT")
-    keep = ini.get("history_keep")
-    plots = ini.get("plots")
-    model = ini.get("model")
-    return Settings(
-        providers=tuple(providers),
-        project=project,
-        mlflow_uri=get("mlflow_uri", "MLFLOW_TRACKING_URI") or None,
-        wandb_mode=wandb_mode,
-        gates=tuple(gates),
-        gate_action=checked(
-            lambda: _choice(gate_action, "--fairmind-gate-action", GATE_ACTIONS),
-            "gate_action",
-            "FAIRMIND_GATE_ACTION",
-        )
-        if gate_action
-        else "fail",
-        baseline=get("baseline", "FAIRMIND_BASELINE") or None,
-        json_path=get("json", "FAIRMIND_JSON") or None,
-        timeout=checked(
-            lambda: _number(timeout, "--fairmind-timeout", float, 0.001), "timeout", "FAIRMIND_TIMEOUT"
-        )
-        if timeout is not None
-        else 30.0,
-        strict=checked(lambda: _parse_bool(strict, "--fairmind-strict"), "strict", "FAIRMIND_STRICT")
-        if strict is not None
-        else False,
-        model=str(model).strip() or None if _present(model) else None,
-        history=str(ini.get("history") or ".fairmind"),
-        history_keep=_number(keep, "fairmind_history_keep", int, 0) if _present(keep) else 100,
-        plots=_parse_bool(plots, "fairmind_plots") if _present(plots) else True,
-        lower_is_better=tuple(_gate_lines(ini.get("lower_is_better"))),
-        higher_is_better=tuple(_gate_lines(ini.get("higher_is_better"))),
-    )
+    return tuple(gates)

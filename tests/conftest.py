@@ -1,4 +1,53 @@
+"""Shared by every test folder (``unit/``, ``session/``, ``e2e/``): pytester, and each test's
+environment cleared of the variables that configure the plugin.
+
+The helpers all tests use are plain functions and classes in ``tests/helpers.py``; fixtures live
+in the conftest of the folder that needs them.
+"""
+
 from __future__ import annotations
 
-# Fixture modules live beside this file (tests/ is on sys.path through rootdir conftest import).
-pytest_plugins = ["pytester", "fixtures_mlflow", "fixtures_wandb"]
+from collections.abc import Iterator
+
+import numpy
+import pytest
+from helpers import PLUGIN_ENV_VARS
+
+pytest_plugins = ["pytester"]
+
+#: Plugins of the test environment no inner session uses, left out of the pytest processes a
+#: test starts: importing them costs 0.5-3 s per process (xdist workers included).
+INNER_ADDOPTS = "-p no:hypothesispytest -p no:anyio"
+
+#: A pytester test drops the modules imported while it ran; numpy, a C extension, cannot be
+#: imported a second time in a process, so it is imported here, before any test runs.
+assert numpy.__version__
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``slow`` tests (heavy simulations) count as ``e2e``: the quick loop ``-m "not e2e"`` leaves
+    them out too."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test (nor an inner session it runs in-process) sees the developer's fairmind, MLflow,
+    W&B or CI settings; a test sets what it needs with ``monkeypatch``."""
+    for name in PLUGIN_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    # Inner sessions (and their xdist workers) start faster without the plugins they never use;
+    # sessions run with ``helpers.subprocess_env`` block them on their command line instead.
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
+    yield
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's ``pytester``, with :data:`INNER_ADDOPTS` again (pytester clears ``PYTEST_ADDOPTS``):
+    an inner session under xdist starts about four times faster without those plugins."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
+    return pytester

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from pytest_fairmind.providers.base import Provider, ProviderFactory, ProviderRegistry, ProviderSettings
+from pytest_fairmind.providers.base import (
+    Provider,
+    ProviderBuildError,
+    ProviderFactory,
+    ProviderRegistry,
+    ProviderSettings,
+    project_for,
+    safe_target,
+)
 
-__all__ = ["Provider", "ProviderRegistry", "ProviderSettings", "register_builtin_providers"]
+__all__ = [
+    "Provider",
+    "ProviderBuildError",
+    "ProviderRegistry",
+    "ProviderSettings",
+    "project_for",
+    "register_builtin_providers",
+    "safe_target",
+]
 
 
 def _isolated(name: str, impl: str) -> ProviderFactory:
@@ -23,14 +39,12 @@ def register_builtin_providers(registry: ProviderRegistry) -> None:
         _isolated("mlflow", "pytest_fairmind.providers.mlflow:MlflowProvider"),
         requires=("mlflow",),
         extra="mlflow",
-        description="MLflow tracking (embedded SQLite store by default)",
     )
     registry.register(
         "wandb",
         _isolated("wandb", "pytest_fairmind.providers.wandb:WandbProvider"),
         requires=("wandb",),
         extra="wandb",
-        description="Weights & Biases (offline without an API key)",
     )
 
 

@@ -13,12 +13,16 @@ Against a server that is 4 HTTP requests per model for a ``record``-only model w
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import io
 import json
 import logging
+import math
 import os
 import posixpath
 import re
+import sqlite3
 import tempfile
 import threading
 import time
@@ -26,12 +30,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pytest_fairmind.providers.base import ProviderSettings
+from pytest_fairmind import locks
+from pytest_fairmind.providers.base import ProviderSettings, budget_spent, fit_bytes, project_for
 from pytest_fairmind.redact import redact_obj, redact_text, redact_uri, secret_values
 from pytest_fairmind.result import ModelResult, ProviderOutcome, RunRef, SessionResult
 
@@ -51,8 +56,20 @@ TAG_TRUNCATION_MARKER = "...[truncated, full value in fairmind/result.json]"
 TAG_MODEL = "fairmind.model"
 TAG_SESSION = "fairmind.session"
 TAG_VERDICT = "fairmind.verdict"
+#: Who is writing the run, until when (see ``locks.writer_mark``): a run that is not finished is
+#: deleted as abandoned only when its writer cannot be writing it any more.
+TAG_WRITER = "fairmind.writer"
+#: MLflow 3's UI opens an experiment without this tag on its GenAI overview; ours hold model runs.
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+#: Where ``mlflow ui`` serves by default, and the query that opens an experiment on its runs (MLflow
+#: 3.17's UI follows its GenAI / Model training switch, not the experiment's kind).
+UI_DEFAULT_URL = "http://127.0.0.1:5000"
+UI_RUNS_QUERY = "?workflowType=machine_learning"
 
 ARTIFACT_DIR = "fairmind"
+#: Bytes of a group table's file name before its extension: file systems allow 255 per name.
+FILE_NAME_BYTES = 150
 
 FILE_STORE_REFUSED = "MLflow 3 refuses file stores unless MLFLOW_ALLOW_FILE_STORE=true; use a sqlite:/// URI"
 
@@ -136,14 +153,16 @@ def param_text(value: Any) -> str:
 
 
 def safe_file_name(name: str, taken: set[str]) -> str:
-    """A file name for a scope: path separators and odd characters -> ``_``, unique within ``taken``."""
+    """A file name for a scope: path separators and odd characters -> ``_``, at most
+    :data:`FILE_NAME_BYTES` bytes in UTF-8 (a cut name ends in a hash of the scope), unique within
+    ``taken`` (case-insensitively)."""
     base = _UNSAFE_FILE_CHARS.sub("_", name).strip(" ") or "_"
     if base in (".", ".."):
         base = base.replace(".", "_")
-    base = base[:150]
+    base = fit_bytes(base, FILE_NAME_BYTES)
     candidate, n = base, 2
     while candidate.lower() in taken:
-        candidate, n = f"{base}-{n}", n + 1
+        candidate, n = f"{fit_bytes(base, FILE_NAME_BYTES - 8)}-{n}", n + 1
     taken.add(candidate.lower())
     return candidate
 
@@ -170,6 +189,19 @@ class RunPayload:
     metrics: dict[str, float]
     full_params: dict[str, str] = field(default_factory=dict)  # only when some were truncated
     skipped_keys: list[str] = field(default_factory=list)
+    secret_keys: list[str] = field(default_factory=list)  # left out: the name holds a secret
+
+    def problems(self) -> list[str]:
+        """What was left out, as the outcome's error reports it."""
+        out = []
+        for keys, what in (
+            (self.skipped_keys, "key(s) MLflow cannot store were left out"),
+            (self.secret_keys, "key(s) holding a secret value were left out (rename them)"),
+        ):
+            if keys:
+                shown = ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else "")
+                out.append(f"{len(keys)} {what}: {shown}")
+        return out
 
 
 def context_tags(session: SessionResult) -> dict[str, str]:
@@ -188,53 +220,86 @@ def context_tags(session: SessionResult) -> dict[str, str]:
 
 
 def build_payload(session: SessionResult, model: ModelResult, secrets: list[str] | None = None) -> RunPayload:
-    """Tags, params and metrics of ``model``'s run, within MLflow's key and value limits."""
+    """Tags, params and metrics of ``model``'s run, within MLflow's key and value limits.
+
+    Values are redacted; keys are sent as they are, and a key that holds a secret (already
+    marked ``***`` by the report codec, or equal to a secret of this environment) is left out:
+    redacted, it would be another key, and one MLflow refuses."""
     secrets = secret_values() if secrets is None else secrets
     identity = {TAG_MODEL: model.name, TAG_SESSION: session.id, TAG_VERDICT: model.verdict}
-    skipped: list[str] = []
+    keys = _KeyFilter(secrets)
+    tags = _payload_tags({**context_tags(session), **model.tags}, identity, secrets, keys)
+    params, full, any_truncated = _payload_params(model.params, secrets, keys)
+    metrics = _payload_metrics(model.metrics, keys)
+    return RunPayload(
+        run_name=model.name,
+        identity_tags={k: _tag_text(v, secrets) for k, v in identity.items()},
+        tags=tags,
+        params=params,
+        metrics=metrics,
+        full_params=full if any_truncated else {},
+        skipped_keys=keys.skipped,
+        secret_keys=keys.secret,
+    )
 
-    tags: dict[str, str] = {}
-    for key, value in {**context_tags(session), **model.tags}.items():
-        if key in identity:
-            continue  # ours win: the idempotence search relies on them
+
+@dataclass
+class _KeyFilter:
+    """Which keys go into a run: valid for MLflow, and holding no secret."""
+
+    secrets: list[str]
+    skipped: list[str] = field(default_factory=list)
+    secret: list[str] = field(default_factory=list)
+
+    def keep(self, kind: str, key: str) -> bool:
+        if "***" in key or any(s in key for s in self.secrets):
+            self.secret.append(f"{kind} {redact_text(key, self.secrets)!r}")
+            return False
         if not valid_key(key):
-            skipped.append(f"tag {key!r}")
-            continue
-        text, _ = truncate(redact_text(str(value), secrets), MAX_TAG_LENGTH, TAG_TRUNCATION_MARKER)
-        tags[key] = text
-    identity = {
-        k: truncate(redact_text(v, secrets), MAX_TAG_LENGTH, TAG_TRUNCATION_MARKER)[0]
-        for k, v in identity.items()
-    }
+            self.skipped.append(f"{kind} {key!r}")
+            return False
+        return True
 
+
+def _tag_text(value: object, secrets: list[str]) -> str:
+    return truncate(redact_text(str(value), secrets), MAX_TAG_LENGTH, TAG_TRUNCATION_MARKER)[0]
+
+
+def _payload_tags(
+    given: Mapping[str, object], identity: Mapping[str, str], secrets: list[str], keys: _KeyFilter
+) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for key, value in given.items():
+        if key in identity or key == TAG_WRITER:
+            continue  # ours win: the idempotence search relies on them
+        if keys.keep("tag", key):
+            tags[key] = _tag_text(value, secrets)
+    return tags
+
+
+def _payload_params(
+    given: Mapping[str, Any], secrets: list[str], keys: _KeyFilter
+) -> tuple[dict[str, str], dict[str, str], bool]:
+    """(params as sent, full texts, whether any was truncated)."""
     params: dict[str, str] = {}
     full: dict[str, str] = {}
     any_truncated = False
-    for key, raw in model.params.items():
-        if not valid_key(key):
-            skipped.append(f"param {key!r}")
+    for key, raw in given.items():
+        if not keys.keep("param", key):
             continue
         text = redact_text(param_text(raw), secrets)
         full[key] = text
         params[key], cut = truncate(text, MAX_PARAM_LENGTH, PARAM_TRUNCATION_MARKER)
         any_truncated = any_truncated or cut
+    return params, full, any_truncated
 
+
+def _payload_metrics(given: Mapping[str, float], keys: _KeyFilter) -> dict[str, float]:
     metrics: dict[str, float] = {}
-    for key, number in model.metrics.items():
-        if not valid_key(key):
-            skipped.append(f"metric {key!r}")
-            continue
-        metrics[key] = float(number)  # NaN and +-inf included: MLflow stores them
-
-    return RunPayload(
-        run_name=model.name,
-        identity_tags=identity,
-        tags=tags,
-        params=params,
-        metrics=metrics,
-        full_params=full if any_truncated else {},
-        skipped_keys=skipped,
-    )
+    for key, number in given.items():
+        if keys.keep("metric", key):
+            metrics[key] = float(number)  # NaN and +-inf included: MLflow stores them
+    return metrics
 
 
 @dataclass
@@ -321,18 +386,21 @@ def write_artifacts(
     _write_json(os.path.join(folder, "result.json"), redact_obj(doc))
     if payload.full_params:
         _write_json(os.path.join(folder, "params.json"), payload.full_params)
-    groups = {scope: rows for scope, rows in model_doc["groups"].items() if rows}
-    if groups:
+    scopes = [scope for scope, rows in model.groups.items() if rows]
+    if scopes:
         os.makedirs(os.path.join(folder, "groups"), exist_ok=True)
         draw = plots and matplotlib_available()
         taken: set[str] = set()
-        for scope, rows in groups.items():
+        for scope in scopes:
             base = os.path.join(folder, "groups", safe_file_name(scope, taken))
-            _write_json(base + ".json", {"scope": scope, "rows": rows})
+            _write_json(base + ".json", {"scope": scope, "rows": model_doc["groups"][scope]})
             if draw:
                 try:
                     group_chart_png(
-                        scope, rows, base + ".png", title=f"{model.name} / {scope}: per-group rates"
+                        scope,
+                        model.groups[scope],
+                        base + ".png",
+                        title=f"{model.name} / {scope}: per-group rates",
                     )
                 except Exception as exc:  # a chart is a nicety; the run matters
                     notes.append(f"chart for scope {scope!r} not drawn: {type(exc).__name__}: {exc}")
@@ -425,6 +493,134 @@ class _OutOfTime(Exception):
     pass
 
 
+class StoreProblem(Exception):
+    """The store cannot be used as it is; the message says why and how to repair it."""
+
+
+class _Busy(Exception):
+    """Another process is writing this model's run of this session."""
+
+
+#: Words of errors that mean the store (server) cannot be reached any more: the next models would
+#: fail alike, so the provider stops instead of trying each. Other errors stop only their model.
+_UNREACHABLE = (
+    "connection refused",
+    "connection reset",
+    "connection aborted",
+    "remote end closed",
+    "remotedisconnected",
+    "max retries exceeded",
+    "failed to establish",
+    "broken pipe",
+    "name or service not known",
+    "timed out",
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store cannot be reached (rather than refusing one model's run)."""
+    if isinstance(exc, (ConnectionError, TimeoutError, _OutOfTime)):
+        return True
+    lowered = str(exc).lower()
+    return any(word in lowered for word in _UNREACHABLE)
+
+
+# --------------------------------------------------------------------------- local store health
+
+_ESSENTIAL_TABLES = frozenset({"experiments", "experiment_tags", "runs", "metrics", "params", "tags"})
+_REVISION = re.compile(r"^revision\s*(?::\s*str\s*)?=\s*[\"'](\w+)[\"']", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision\s*(?::[^=]*)?=\s*(.+)$", re.M)
+
+
+@functools.lru_cache(maxsize=1)
+def mlflow_schema() -> tuple[frozenset[str], str | None]:
+    """(every schema revision the installed MLflow knows, its newest), read from its migration
+    scripts without importing mlflow; (empty, None) when mlflow is not installed."""
+    spec = importlib.util.find_spec("mlflow")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset(), None
+    folder = os.path.join(next(iter(spec.submodule_search_locations)), "store", "db_migrations", "versions")
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return frozenset(), None
+    for name in names:
+        if not name.endswith(".py"):
+            continue
+        with contextlib.suppress(OSError), open(os.path.join(folder, name), encoding="utf-8") as fh:
+            text = fh.read()
+            rev, down = _REVISION.search(text), _DOWN_REVISION.search(text)
+            if rev:
+                revisions.add(rev.group(1))
+            if down:
+                parents.update(re.findall(r"[\"'](\w+)[\"']", down.group(1)))
+    heads = revisions - parents
+    return frozenset(revisions), (next(iter(heads)) if len(heads) == 1 else None)
+
+
+def sqlite_store_problem(path: str) -> str | None:
+    """What makes the SQLite store at ``path`` unusable, with how to repair it; None when it is
+    fine or does not exist yet (the first session creates it).
+
+    Read with the standard library only (no mlflow import): fit for ``fairmind status``. Finds
+    what an interrupted or concurrent first use leaves (``_alembic_tmp_*`` tables, no or several
+    schema versions, tables missing) and a schema this MLflow does not match."""
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return None
+    uri = "sqlite:///" + path.replace(os.sep, "/")
+    try:
+        conn = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True, timeout=5)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            versions = (
+                [str(row[0]) for row in conn.execute("SELECT version_num FROM alembic_version")]
+                if "alembic_version" in tables
+                else []
+            )
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return _damaged(path, uri, f"it cannot be read as SQLite ({exc})", [])
+    leftovers = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
+    if leftovers:
+        return _damaged(path, uri, f"an interrupted schema migration left {', '.join(leftovers)}", leftovers)
+    if not (tables - {"alembic_version"}) and not versions:
+        return None  # empty: MLflow creates the schema on first use
+    if len(versions) != 1:
+        found = "no schema version" if not versions else f"{len(versions)} schema versions"
+        return _damaged(path, uri, f"it has {found} (table alembic_version)", [])
+    missing = sorted(_ESSENTIAL_TABLES - tables)
+    if missing:
+        return _damaged(path, uri, f"tables {', '.join(missing)} are missing", [])
+    known, head = mlflow_schema()
+    version = versions[0]
+    if known and version not in known:
+        return (
+            f"the MLflow store {path} has schema {version}, unknown to this MLflow: a newer MLflow wrote it"
+        )
+    if head and version != head:
+        return (
+            f"the MLflow store {path} has an older schema ({version}, this MLflow needs {head}): "
+            f"back it up, then run: mlflow db upgrade {uri}"
+        )
+    return None
+
+
+def _damaged(path: str, uri: str, why: str, leftovers: list[str]) -> str:
+    if leftovers:
+        drop = "; ".join(f"DROP TABLE {t}" for t in leftovers)
+        otherwise = f'else run: sqlite3 {path} "{drop}" && mlflow db upgrade {uri}'
+    else:
+        otherwise = "else restore it from a backup"
+    return (
+        f"the MLflow store {path} is damaged: {why}, as an interrupted or concurrent first use leaves "
+        f"it. To repair it, back it up; if it holds no runs you need, delete it (the next session "
+        f"creates a new one); {otherwise}"
+    )
+
+
 # --------------------------------------------------------------------------- the provider
 
 
@@ -436,6 +632,7 @@ class MlflowProvider:
     def __init__(self, settings: ProviderSettings) -> None:
         self._settings = settings
         self._uri = resolve_tracking_uri(settings)
+        self._opened: tuple[str, Any, str] | None = None  # (project, client, experiment id) of prepare()
 
     @property
     def tracking_uri(self) -> str:
@@ -463,7 +660,7 @@ class MlflowProvider:
         parts = urllib.parse.urlsplit(self._uri)
         host = parts.netloc.rpartition("@")[2]
         base = urllib.parse.urlunsplit(parts._replace(netloc=host)).rstrip("/")
-        query = urllib.parse.urlencode({"experiment_name": self._settings.project})
+        query = urllib.parse.urlencode({"experiment_name": project_for(self.name, self._settings.project)})
         request = urllib.request.Request(f"{base}/api/2.0/mlflow/experiments/get-by-name?{query}")
         user = urllib.parse.unquote(parts.username or "") or os.environ.get("MLFLOW_TRACKING_USERNAME")
         password = urllib.parse.unquote(parts.password or "") or os.environ.get("MLFLOW_TRACKING_PASSWORD")
@@ -513,6 +710,12 @@ class MlflowProvider:
             return f"{existing}: not a folder"
         if not os.access(existing, os.W_OK | os.X_OK):
             return f"{existing}: folder not writable"
+        if self._uri.startswith("sqlite:"):
+            try:
+                with locks.store_lock(path, timeout=2.0):  # not while another process migrates it
+                    return sqlite_store_problem(path)
+            except locks.LockTimeout:
+                return f"{path}: another process is creating or migrating the store; try again"
         return None
 
     def _check_with_client(self, timeout: float) -> str | None:
@@ -537,11 +740,40 @@ class MlflowProvider:
             return f"no answer from {self.target()} within {timeout:g} s"
         return box.get("error")
 
+    # ------------------------------------------------------------------ warm-up
+
+    def warm_up(self) -> None:
+        """Import what :meth:`log` needs (seconds on a loaded machine), touching no store."""
+        with quiet_mlflow():
+            import mlflow.entities
+            import mlflow.tracking
+
+            if self._uri.startswith("sqlite:"):
+                import alembic.command  # migrations of a new store
+                import mlflow.store.tracking.sqlalchemy_store
+
+                del alembic
+            del mlflow
+            _silence_loggers()
+
+    def prepare(self, project: str, *, timeout: float) -> None:
+        """Something was recorded: create (or migrate) a local store and the experiment now,
+        while tests run, so that :meth:`log` only logs. A server is not contacted before the
+        session ends. Never raises: :meth:`log` retries and reports."""
+        if local_store_path(self._uri) is None or not self._uri.startswith("sqlite:"):
+            return
+        deadline = time.monotonic() + timeout
+        environ = patched_environ(client_environ(timeout, retries=_FAIL_FAST_RETRIES))
+        with contextlib.suppress(Exception), environ, quiet_mlflow():
+            _silence_loggers()
+            client, experiment_id = self._open(project, deadline)
+            self._opened = (project, client, experiment_id)
+
     # ------------------------------------------------------------------ log
 
     def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
         """One run per model of ``session``; never raises (failures are ``ok=False``)."""
-        start = time.monotonic()
+        start = time.monotonic() - budget_spent()  # in a provider process: since the parent began
         # Finish a little before the parent's deadline so partial results are still reported.
         deadline = start + max(0.0, timeout - min(1.0, 0.05 * timeout))
         target = self.target()
@@ -550,7 +782,7 @@ class MlflowProvider:
             return outcome  # nothing to log: not even a connection
         try:
             with patched_environ(client_environ(timeout, retries=_FAIL_FAST_RETRIES)), quiet_mlflow():
-                self._log(session, outcome, deadline)
+                self._log(session, outcome, deadline, timeout)
         except _OutOfTime as exc:
             outcome.ok = False
             outcome.error = str(exc)
@@ -559,50 +791,82 @@ class MlflowProvider:
             outcome.error = short_error(exc, target)
         return outcome
 
-    def _log(self, session: SessionResult, outcome: ProviderOutcome, deadline: float) -> None:
+    def _open(self, project: str, deadline: float) -> tuple[Any, str]:
+        """(a client, the experiment id) of ``project``, the store created first if need be.
+
+        A local SQLite store is created and migrated under its lock (``<store>.lock``): MLflow
+        does not serialise that across processes, and concurrent first uses break the store. A
+        damaged store is reported with how to repair it rather than handed to MLflow."""
         from mlflow import MlflowClient
 
         _silence_loggers()
+        path = local_store_path(self._uri) if self._uri.startswith("sqlite:") else None
+        if path is None:
+            client = MlflowClient(tracking_uri=self._uri)
+            return client, self._experiment_id(client, project)
+        try:
+            with locks.store_lock(path, timeout=max(0.0, deadline - time.monotonic())):
+                problem = sqlite_store_problem(path)
+                if problem:
+                    raise StoreProblem(problem)
+                client = MlflowClient(tracking_uri=self._uri)
+                return client, self._experiment_id(client, project)  # the store is created here
+        except locks.LockTimeout:
+            raise _OutOfTime(
+                f"{path}: another process kept the store locked (creating or migrating it) for the whole "
+                "--fairmind-timeout; the session can be logged with `fairmind replay`"
+            ) from None
+
+    def _log(self, session: SessionResult, outcome: ProviderOutcome, deadline: float, timeout: float) -> None:
+        import mlflow
+
+        del mlflow
+        _silence_loggers()
         # The import can take seconds on a loaded machine: requests get what is left after it.
         self._budget_requests(deadline, done=0, total=len(session.models))
-        client = MlflowClient(tracking_uri=self._uri)
-        experiment_id = self._experiment_id(client, session.project)
+        if self._opened is not None and self._opened[0] == session.project:
+            _, client, experiment_id = self._opened
+        else:
+            client, experiment_id = self._open(session.project, deadline)
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(_RETRIES)  # reachable: allow one retry now
         existing = self._existing_runs(client, experiment_id, session.id)
-
-        store_path = local_store_path(self._uri)
-        if store_path is not None:
-            outcome.note = f"view with: mlflow ui --backend-store-uri {self.target()}"
-        secrets = secret_values()
-        start_ms = iso_to_millis(session.started)
-        end_ms = iso_to_millis(session.finished)
+        path = local_store_path(self._uri)
+        store = _Store(
+            client,
+            self._uri,
+            experiment_id,
+            path,
+            session.id,
+            lock_path=path if self._uri.startswith("sqlite:") else None,
+            deadline=deadline,
+            writer=locks.writer_mark(timeout).text(),
+            wait_limit=max(1.0, WAIT_SHARE * timeout),
+        )
+        if store.path is not None:
+            # MLflow 3's UI picks an experiment's page by its workflow switch (GenAI by default),
+            # whatever the experiment's kind: this link opens the runs.
+            outcome.note = (
+                f"view with: mlflow ui --backend-store-uri {self.target()}, then open "
+                f"{UI_DEFAULT_URL}/#/experiments/{experiment_id}{UI_RUNS_QUERY}"
+            )
         problems: list[str] = []
         extra_notes: list[str] = []
         models = list(session.models.values())
+        context = _RunContext(
+            session, secret_values(), iso_to_millis(session.started), iso_to_millis(session.finished)
+        )
         for index, model in enumerate(models):
             self._budget_requests(deadline, done=index, total=len(models))
-            finished = [r for r in existing.get(model.name, []) if r.info.status == "FINISHED"]
-            if finished:
-                run_id = finished[0].info.run_id
-                outcome.runs[model.name] = RunRef(
-                    id=run_id, url=run_url(self._uri, experiment_id, run_id), path=store_path, skipped=True
-                )
-                continue
-            for partial in existing.get(model.name, []):
-                # Left by a provider process killed mid-log: replace it, keep one run per model.
-                client.delete_run(partial.info.run_id)
             try:
-                run_id, model_problems, notes = self._log_model(
-                    client, experiment_id, session, model, secrets, start_ms=start_ms, end_ms=end_ms
+                ref, model_problems, notes = self._log_model(
+                    store, context, model, existing.get(model.name, [])
                 )
             except Exception as exc:
                 problems.append(f"model {model.name!r}: {short_error(exc, self.target())}")
-                outcome.ok = False
-                outcome.error = "; ".join(problems) + f" ({len(outcome.runs)} of {len(models)} models logged)"
-                return  # a store that fails once would fail the rest: stop, replay can finish
-            outcome.runs[model.name] = RunRef(
-                id=run_id, url=run_url(self._uri, experiment_id, run_id), path=store_path
-            )
+                if unreachable(exc):  # the next models would fail alike: stop, replay can finish
+                    break
+                continue  # one model's failure (a name, a value the store refuses) is its own
+            outcome.runs[model.name] = ref
             problems.extend(f"model {model.name!r}: {p}" for p in model_problems)
             extra_notes.extend(f"model {model.name!r}: {n}" for n in notes)
         if extra_notes:
@@ -610,6 +874,8 @@ class MlflowProvider:
         if problems:
             outcome.ok = False
             outcome.error = redact_text("; ".join(problems))
+            if len(outcome.runs) < len(models):
+                outcome.error += f" ({len(outcome.runs)} of {len(models)} models logged)"
 
     @staticmethod
     def _budget_requests(deadline: float, *, done: int, total: int) -> None:
@@ -623,12 +889,14 @@ class MlflowProvider:
         os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, int(left)))  # mlflow wants an int
 
     def _experiment_id(self, client: Any, name: str) -> str:
+        """The experiment ``name``, created when missing; tagged as a model-development experiment
+        (MLflow 3's UI then opens it on its runs, not on an empty GenAI overview)."""
         from mlflow.exceptions import MlflowException
 
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
             try:
-                return str(client.create_experiment(name))
+                return str(client.create_experiment(name, tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND}))
             except MlflowException:
                 # Another process (an xdist run next door, a replay) created it first.
                 experiment = client.get_experiment_by_name(name)
@@ -640,78 +908,53 @@ class MlflowProvider:
                 f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) "
                 "or choose another --fairmind-project"
             )
+        if TAG_EXPERIMENT_KIND not in (experiment.tags or {}):
+            # Created untagged (by hand, by an older version): tag it once. A kind set by someone
+            # else is theirs to keep; a refusal (permissions) costs nothing but the UI's page.
+            with contextlib.suppress(MlflowException):
+                client.set_experiment_tag(experiment.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND)
         return str(experiment.experiment_id)
 
     def _existing_runs(self, client: Any, experiment_id: str, session_id: str) -> dict[str, list[Any]]:
         """Active runs of this session in the experiment, by model."""
-        from mlflow.entities import ViewType
-
-        quote = "'" if "'" not in session_id else '"'
-        exact = quote not in session_id
-        filter_string = f"tags.`{TAG_SESSION}` = {quote}{session_id}{quote}" if exact else ""
-        runs: dict[str, list[Any]] = {}
-        token: str | None = None
-        while True:
-            page = client.search_runs(
-                [experiment_id],
-                filter_string=filter_string,
-                run_view_type=ViewType.ACTIVE_ONLY,
-                max_results=1000,
-                page_token=token,
-            )
-            for run in page:
-                if run.data.tags.get(TAG_SESSION) == session_id:
-                    runs.setdefault(run.data.tags.get(TAG_MODEL, ""), []).append(run)
-            token = page.token
-            if not token:
-                return runs
+        return _session_runs(client, experiment_id, session_id)
 
     def _log_model(
-        self,
-        client: Any,
-        experiment_id: str,
-        session: SessionResult,
-        model: ModelResult,
-        secrets: list[str],
-        *,
-        start_ms: int | None,
-        end_ms: int | None,
-    ) -> tuple[str, list[str], list[str]]:
-        """Log one run; returns (run id, problems that make the outcome fail, mere notes)."""
-        from mlflow.entities import Metric, Param, RunTag
-
-        payload = build_payload(session, model, secrets)
-        problems: list[str] = []
-        notes: list[str] = []
-        if payload.skipped_keys:
-            shown = ", ".join(payload.skipped_keys[:5]) + (" ..." if len(payload.skipped_keys) > 5 else "")
-            problems.append(f"{len(payload.skipped_keys)} key(s) MLflow cannot store were left out: {shown}")
+        self, store: _Store, context: _RunContext, model: ModelResult, known: list[Any]
+    ) -> tuple[RunRef, list[str], list[str]]:
+        """Log one run; returns (its reference, problems that make the outcome fail, mere notes)."""
+        done = store.finished(known)
+        if done is not None:
+            return done, [], []  # logged before (a replay): no artifact is even written
+        payload = build_payload(context.session, model, context.secrets)
+        client = store.client
         now_ms = int(time.time() * 1000)
-        run = client.create_run(
-            experiment_id,
-            start_time=start_ms or now_ms,
-            tags=payload.identity_tags,
-            run_name=payload.run_name,
-        )
-        run_id: str = run.info.run_id
-        try:
-            stamp = end_ms or now_ms
-            for batch in plan_batches(payload.metrics, payload.params, payload.tags):
-                client.log_batch(
-                    run_id,
-                    metrics=[Metric(k, v, stamp, 0) for k, v in batch.metrics],
-                    params=[Param(k, v) for k, v in batch.params],
-                    tags=[RunTag(k, v) for k, v in batch.tags],
-                )
-            with tempfile.TemporaryDirectory(prefix="fairmind-mlflow-") as tmp:
-                notes.extend(write_artifacts(tmp, session, model, payload, plots=self._settings.plots))
-                self._upload(client, run, tmp)
-            client.set_terminated(run_id, "FINISHED", end_time=max(stamp, start_ms or 0))
-        except BaseException:
-            with contextlib.suppress(Exception):
-                client.set_terminated(run_id, "FAILED")  # partial: replaced on the next log or replay
-            raise
-        return run_id, problems, notes
+        with tempfile.TemporaryDirectory(prefix="fairmind-mlflow-") as tmp:
+            # Written before the run exists: a file the system refuses leaves no partial run.
+            notes = write_artifacts(tmp, context.session, model, payload, plots=self._settings.plots)
+            claimed = store.claim(
+                model.name,
+                known,
+                lambda: client.create_run(
+                    store.experiment_id,
+                    start_time=context.start_ms or now_ms,
+                    tags={**payload.identity_tags, TAG_WRITER: store.writer},
+                    run_name=payload.run_name,
+                ),
+            )
+            if isinstance(claimed, RunRef):
+                return claimed, [], []  # another process finished it meanwhile
+            run_id: str = claimed.info.run_id
+            try:
+                stamp = context.end_ms or now_ms
+                _send_batches(client, run_id, payload, stamp)
+                self._upload(client, claimed, tmp)
+                client.set_terminated(run_id, "FINISHED", end_time=max(stamp, context.start_ms or 0))
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    client.set_terminated(run_id, "FAILED")  # partial: replaced on the next log or replay
+                raise
+        return store.ref(run_id), payload.problems(), notes
 
     def _upload(self, client: Any, run: Any, folder: str) -> None:
         """Upload ``folder`` as ``fairmind/``; straight to the artifact repository (saves a get_run)."""
@@ -727,6 +970,133 @@ class MlflowProvider:
             client.log_artifacts(run.info.run_id, folder, ARTIFACT_DIR)
             return
         repo.log_artifacts(folder, ARTIFACT_DIR)
+
+
+def _session_runs(client: Any, experiment_id: str, session_id: str) -> dict[str, list[Any]]:
+    """Active runs of ``session_id`` in the experiment, by model."""
+    from mlflow.entities import ViewType
+
+    quote = "'" if "'" not in session_id else '"'
+    exact = quote not in session_id
+    filter_string = f"tags.`{TAG_SESSION}` = {quote}{session_id}{quote}" if exact else ""
+    runs: dict[str, list[Any]] = {}
+    token: str | None = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=filter_string,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=1000,
+            page_token=token,
+        )
+        for run in page:
+            if run.data.tags.get(TAG_SESSION) == session_id:
+                runs.setdefault(run.data.tags.get(TAG_MODEL, ""), []).append(run)
+        token = page.token
+        if not token:
+            return runs
+
+
+@dataclass
+class _RunContext:
+    """What every run of one session shares."""
+
+    session: SessionResult
+    secrets: list[str]
+    start_ms: int | None
+    end_ms: int | None
+
+
+#: Run states of a run someone may still be writing (MLflow's RunStatus names).
+_UNFINISHED = ("RUNNING", "SCHEDULED")
+_WAIT_POLL = 0.5  # seconds between looks at a run another process is writing
+#: The share of the budget one model may wait for another process writing its run, so that a
+#: stuck writer of one model leaves time for the others.
+WAIT_SHARE = 0.25
+
+
+def being_written(run: Any) -> bool:
+    """Whether ``run`` may still be written by its writer: not finished, and its writer mark
+    (tag ``fairmind.writer``) names a process that can still be writing (``locks.writer_alive``).
+    Anything else that is not ``FINISHED`` was abandoned: ``FAILED`` (its writer gave up), or
+    ``RUNNING`` from a writer that died, ran out of its time, or left no mark (older versions)."""
+    if run.info.status not in _UNFINISHED:
+        return False
+    return locks.writer_alive(locks.parse_writer(run.data.tags.get(TAG_WRITER)))
+
+
+@dataclass
+class _Store:
+    """The experiment a session's runs go to, and how their references read."""
+
+    client: Any
+    uri: str
+    experiment_id: str
+    path: str | None  # the local store's file or folder, None for a server
+    session_id: str = ""
+    lock_path: str | None = None  # a local SQLite store: claims are made under its lock
+    deadline: float = math.inf
+    writer: str = ""  # this process's writer mark, tagged on every run it creates
+    wait_limit: float = math.inf  # the longest wait for one model's run another process writes
+
+    def ref(self, run_id: str, *, skipped: bool = False) -> RunRef:
+        url = run_url(self.uri, self.experiment_id, run_id)
+        return RunRef(id=run_id, url=url, path=self.path, skipped=skipped)
+
+    def finished(self, runs: list[Any]) -> RunRef | None:
+        """The model's finished run of this session (skipped), else None."""
+        done = [r for r in runs if r.info.status == "FINISHED"]
+        return self.ref(done[0].info.run_id, skipped=True) if done else None
+
+    def claim(self, model: str, runs: list[Any], create: Callable[[], Any]) -> Any:
+        """The model's run to write: ``create()``'s new run, after deleting the abandoned ones;
+        or the reference of a run another process finished meanwhile (skipped).
+
+        While another process is writing one (:func:`being_written`), waits for it to finish or
+        die, up to :attr:`wait_limit` (then :class:`_Busy`): a run being written is never deleted
+        and never logged twice. On a local store the look and the creation happen under the
+        store's lock, so two processes cannot both find nothing and both create."""
+        waiting_since: float | None = None
+        while True:
+            with self._claiming():
+                if self.lock_path is not None:  # fresh, under the lock
+                    runs = _session_runs(self.client, self.experiment_id, self.session_id).get(model, [])
+                done = self.finished(runs)
+                if done is not None:
+                    return done
+                writing = [r for r in runs if being_written(r)]
+                if not writing:
+                    for abandoned in runs:
+                        self.client.delete_run(abandoned.info.run_id)
+                    return create()
+            writer = locks.parse_writer(writing[0].data.tags.get(TAG_WRITER))
+            waiting_since = time.monotonic() if waiting_since is None else waiting_since
+            give_up = min(self.deadline, waiting_since + self.wait_limit)
+            if time.monotonic() + _WAIT_POLL >= give_up:
+                raise _Busy(
+                    f"run {writing[0].info.run_id} is being written by another process "
+                    f"({writer.describe() if writer else 'unknown'}); not logged twice: replay later"
+                )
+            time.sleep(_WAIT_POLL)
+            if self.lock_path is None:
+                runs = [self.client.get_run(r.info.run_id) for r in runs]
+
+    def _claiming(self) -> contextlib.AbstractContextManager[None]:
+        if self.lock_path is None:
+            return contextlib.nullcontext()
+        return locks.store_lock(self.lock_path, timeout=max(0.0, self.deadline - time.monotonic()))
+
+
+def _send_batches(client: Any, run_id: str, payload: RunPayload, stamp: int) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    for batch in plan_batches(payload.metrics, payload.params, payload.tags):
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, stamp, 0) for k, v in batch.metrics],
+            params=[Param(k, v) for k, v in batch.params],
+            tags=[RunTag(k, v) for k, v in batch.tags],
+        )
 
 
 __all__ = [

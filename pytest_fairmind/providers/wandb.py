@@ -1,4 +1,4 @@
-"""Weights & Biases provider: one run per model, grouped by session (SPEC section 7).
+"""Weights & Biases provider: one run per model, grouped by session (see docs/providers.md).
 
 Built-in providers run in a child process (:mod:`pytest_fairmind.isolation`), so the constructor
 is cheap and never imports wandb: the parent builds one only to answer :meth:`WandbProvider.target`.
@@ -21,7 +21,6 @@ import netrc
 import os
 import re
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -29,23 +28,30 @@ import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_fairmind.providers.base import ProviderSettings
-from pytest_fairmind.redact import redact_text, redact_uri, secret_values
+from pytest_fairmind import locks, procs
+from pytest_fairmind.providers.base import ProviderSettings, budget_spent, fit_bytes, project_for
+from pytest_fairmind.redact import REDACTED, redact_text, redact_uri, secret_values
 from pytest_fairmind.result import GroupRow, ModelResult, ProviderOutcome, RunRef, SessionResult
+from pytest_fairmind.settings import WANDB_MODES, normalize_wandb_mode
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
-MODES = ("online", "offline", "disabled")
-_MODE_ALIASES = {"dryrun": "offline", "run": "online"}
 TAG_MAX_LENGTH = 64  # W&B rejects longer tags
 PROJECT_MAX_LENGTH = 128
 PROJECT_FORBIDDEN = "/\\#?%:"
 #: Written into an offline run directory once the run is finished: a directory without it was
 #: cut at the deadline and is logged again (same run id) rather than skipped.
 COMPLETE_MARKER = ".fairmind-complete"
+#: Bytes of one ``/``-separated part of a table's key: wandb names the table's file after the key's
+#: last part (plus ``_<step>_<20-digit id>.table.json``) and stages it under the whole key, and
+#: file systems allow 255 bytes per name.
+KEY_PART_BYTES = 150
+#: The share of the budget one model may wait for another process writing the same run.
+WAIT_SHARE = 0.25
 #: Per-group stat columns, in this order, after one column per sensitive feature.
 GROUP_STATS = ("count", "selection_rate", "true_positive_rate", "false_positive_rate", "accuracy")
 
@@ -127,9 +133,9 @@ def resolve_mode(configured: str | None, environ: Mapping[str, str] | None = Non
     text = (configured or env.get("WANDB_MODE") or "").strip().lower()
     if not text:
         return "online" if api_key_configured(env) else "offline"
-    mode = _MODE_ALIASES.get(text, text)
-    if mode not in MODES:
-        raise ValueError(f"unknown W&B mode {text!r} (expected one of {', '.join(MODES)})")
+    mode = normalize_wandb_mode(text)
+    if mode is None:
+        raise ValueError(f"unknown W&B mode {text!r} (expected one of {', '.join(WANDB_MODES)})")
     return mode
 
 
@@ -145,6 +151,12 @@ def wandb_dir(root: str) -> str:
     return dot if os.path.isdir(dot) else os.path.join(root, "wandb")
 
 
+def run_lock_path(directory: str, rid: str) -> str:
+    """The lock held while run ``rid`` is written (see ``locks.exclusive``): a hidden file of the
+    wandb folder, removed again when the run is done."""
+    return os.path.join(directory, f".fairmind-{rid}.lock")
+
+
 def _offline_run_dirs(directory: str, rid: str) -> list[str]:
     if not os.path.isdir(directory):
         return []
@@ -157,16 +169,12 @@ def _offline_run_dirs(directory: str, rid: str) -> list[str]:
 
 
 class _Budget:
-    """The time this provider may take; counted from process start in a young (isolation) process.
-
-    The parent's deadline started when it spawned us, so a child that counted from :meth:`log`
-    would overrun it by its own start-up time. A slice is kept back for teardown.
-    """
+    """The time this provider may take, counted from when the caller's budget began (in a provider
+    process, before the process started or while it was busy: ``budget_spent``). A slice is kept
+    back for teardown."""
 
     def __init__(self, timeout: float) -> None:
-        now = time.monotonic()
-        age = _process_age()
-        start = now - age if age is not None and age < timeout else now
+        start = time.monotonic() - budget_spent()
         # Kept back for teardown, writing the outcome and interpreter exit after the watchdog fired.
         self.deadline = start + timeout - min(2.0, max(0.5, 0.2 * timeout))
 
@@ -174,52 +182,13 @@ class _Budget:
         return self.deadline - time.monotonic()
 
 
-def _process_age() -> float | None:
-    """Seconds since this process started (Linux ``/proc``), None elsewhere."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as fh:
-            fields = fh.read().rpartition(")")[2].split()
-        with open("/proc/uptime", encoding="ascii") as fh:
-            uptime = float(fh.read().split()[0])
-        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def core_pids(parent: int | None = None) -> list[int]:
-    """``wandb-core`` processes started by ``parent`` (default: this process); Linux only.
-
-    wandb starts wandb-core in a session of its own, so killing our process group misses it.
-    """
-    parent = os.getpid() if parent is None else parent
-    pids = []
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            comm = stat[stat.find("(") + 1 : stat.rfind(")")]
-            fields = stat.rpartition(")")[2].split()
-            if comm == "wandb-core" and len(fields) > 1 and fields[1] == str(parent):
-                pids.append(int(entry))
-    return pids
-
-
 def _kill_core() -> None:
-    for pid in core_pids():
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    procs.kill(procs.children_named(os.getpid(), "wandb-core"))
 
 
 def _finite_or_none(value: Any) -> Any:
-    """A stat cell: NaN/inf (or their report words, after a JSON round trip) become empty cells."""
+    """A stat cell: an undefined (NaN) or infinite value becomes an empty cell."""
     if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
         return None
     return value
 
@@ -261,11 +230,27 @@ def _charts_available() -> bool:
     return matplotlib_available()
 
 
-def _redact_params(params: Mapping[str, Any], secrets: list[str]) -> dict[str, Any]:
-    return {
-        redact_text(k, secrets): redact_text(v, secrets) if isinstance(v, str) else v
-        for k, v in params.items()
-    }
+def leaks(key: str, secrets: list[str]) -> bool:
+    """Whether a key holds a secret: marked ``***`` by the report codec, or equal to one of
+    ``secrets``. Such a key is left out (redacted it would be another key), never sent."""
+    return REDACTED in key or any(s in key for s in secrets)
+
+
+def fit_key(key: str) -> str:
+    """``key`` with each ``/``-separated part at most :data:`KEY_PART_BYTES` bytes in UTF-8 (a
+    cut part ends in a hash of it): what wandb can turn into file names."""
+    return "/".join(fit_bytes(part, KEY_PART_BYTES) for part in key.split("/"))
+
+
+def _config(params: Mapping[str, Any], secrets: list[str], left_out: list[str]) -> dict[str, Any]:
+    """The run's config: params with their values redacted; a key holding a secret is left out."""
+    config: dict[str, Any] = {}
+    for key, value in params.items():
+        if leaks(key, secrets):
+            left_out.append(f"param {redact_text(key, secrets)!r}")
+            continue
+        config[key] = redact_text(value, secrets) if isinstance(value, str) else value
+    return config
 
 
 def _notes(session: SessionResult, secrets: list[str]) -> str:
@@ -286,11 +271,7 @@ class WandbProvider:
         self._settings = settings
 
     def _project(self) -> str:
-        # ProviderSettings carries "fairmind" when nothing was given; W&B's own variable comes next.
-        project = self._settings.project
-        if project == "fairmind":
-            project = os.environ.get("WANDB_PROJECT") or project
-        return project
+        return project_for(self.name, self._settings.project)
 
     def target(self) -> str:
         try:
@@ -328,6 +309,17 @@ class WandbProvider:
             return None
         return _check_online(timeout)
 
+    def warm_up(self) -> None:
+        """Import wandb (a second or more) while the tests run; nothing is written or started."""
+        with contextlib.suppress(ValueError):
+            if resolve_mode(self._settings.wandb_mode) == "disabled":
+                return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import wandb
+
+            del wandb
+
     def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
         target = redact_text(self.target())
         # wandb's error reporting flushes to the server at interpreter exit, for up to 30 s when
@@ -348,6 +340,31 @@ class WandbProvider:
 
     def _log(self, session: SessionResult, timeout: float) -> ProviderOutcome:
         budget = _Budget(timeout)
+        ready = self._preflight(session)
+        if isinstance(ready, ProviderOutcome):
+            return ready
+        wandb, mode = ready
+        root = wandb_root(self._settings)
+        os.makedirs(root, exist_ok=True)
+        # At the deadline, wandb-core is killed so a blocked init/finish returns at once and
+        # nothing of wandb outlives this call (the parent's group kill does not reach wandb-core).
+        watchdog = threading.Timer(max(0.0, budget.remaining()), _kill_core)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            with tempfile.TemporaryDirectory(prefix="fairmind-wandb-") as scratch:
+                batch = _Batch(wandb, session, mode, root, scratch, budget, timeout, secret_values())
+                self._log_models(batch)
+        finally:
+            watchdog.cancel()
+            # teardown calls sys.exit with wandb-core's exit code when the watchdog killed it.
+            with contextlib.suppress(Exception, SystemExit):
+                wandb.teardown()
+            _kill_core()  # teardown stops it; this only matters if teardown failed
+        return batch.outcome()
+
+    def _preflight(self, session: SessionResult) -> tuple[Any, str] | ProviderOutcome:
+        """(the wandb module, the mode) when there is something to log, else the outcome already."""
         try:
             mode = resolve_mode(self._settings.wandb_mode)
         except ValueError as exc:
@@ -365,167 +382,207 @@ class WandbProvider:
             return ProviderOutcome(
                 ok=False, error="wandb is not installed: pip install 'pytest-fairmind[wandb]'"
             )
-        root = wandb_root(self._settings)
-        os.makedirs(root, exist_ok=True)
-        # At the deadline, wandb-core is killed so a blocked init/finish returns at once and
-        # nothing of wandb outlives this call (the parent's group kill does not reach wandb-core).
-        watchdog = threading.Timer(max(0.0, budget.remaining()), _kill_core)
-        watchdog.daemon = True
-        watchdog.start()
-        runs: dict[str, RunRef] = {}
-        errors: list[str] = []
-        secrets = secret_values()  # once: every string sent to W&B goes through these
-        charts = self._settings.plots and _charts_available()
-        chartless = 0
-        started = time.monotonic()
-        try:
-            with tempfile.TemporaryDirectory(prefix="fairmind-wandb-") as scratch:
-                for index, (name, model) in enumerate(session.models.items()):
-                    left = len(session.models) - index
-                    if budget.remaining() <= 0:
-                        errors.append(f"time budget ({timeout:g} s) exhausted; {left} model(s) not logged")
-                        break
-                    if charts and index:
-                        charts = keep_charts(budget.remaining(), time.monotonic() - started, index, left)
-                    if not charts and self._settings.plots and model.groups:
-                        chartless += 1
-                    try:
-                        runs[name] = self._log_model(
-                            wandb, session, model, mode, root, scratch, budget, secrets, charts
-                        )
-                    except Exception as exc:
-                        errors.append(f"model {name!r}: {_describe(exc, budget, timeout, mode)}")
-                        if isinstance(exc, _InitFailed):
-                            # Same server, same credentials: the next models would fail alike.
-                            left = len(session.models) - index - 1
-                            if left:
-                                errors.append(f"{left} more model(s) not attempted")
-                            break
-        finally:
-            watchdog.cancel()
-            # teardown calls sys.exit with wandb-core's exit code when the watchdog killed it.
-            with contextlib.suppress(Exception, SystemExit):
-                wandb.teardown()
-            _kill_core()  # teardown stops it; this only matters if teardown failed
-        notes = []
-        if mode == "offline":
-            notes.append(f"uploadable with: wandb sync {wandb_dir(root)}/offline-run-*")
-        if chartless and _charts_available():
-            notes.append(f"charts left out for {chartless} model(s) to stay within the time budget")
-        note = "; ".join(notes) or None
-        return ProviderOutcome(
-            ok=not errors, error=redact_text("; ".join(errors)) if errors else None, runs=runs, note=note
-        )
+        return wandb, mode
 
-    def _log_model(
-        self,
-        wandb: Any,
-        session: SessionResult,
-        model: ModelResult,
-        mode: str,
-        root: str,
-        scratch: str,
-        budget: _Budget,
-        secrets: list[str],
-        charts: bool,
-    ) -> RunRef:
-        rid = run_id(session.id, model.name)
-        if mode == "offline":
-            existing = _offline_run_dirs(wandb_dir(root), rid)
-            complete = [d for d in existing if os.path.exists(os.path.join(d, COMPLETE_MARKER))]
-            if complete:
-                return RunRef(id=rid, path=complete[-1], skipped=True)
-            for partial in existing:  # our own run, cut at a deadline: log it again in full
-                shutil.rmtree(partial, ignore_errors=True)
-        remaining = max(1.0, budget.remaining())
-        settings = wandb.Settings(
-            console="off",
-            silent=True,
-            quiet=True,
-            disable_git=True,
-            disable_code=True,
-            save_code=False,
-            disable_job_creation=True,
-            x_disable_stats=True,
-            # No environment record: it holds the command line, which may carry a password.
-            x_disable_meta=True,
-            x_disable_machine_info=True,
-            x_save_requirements=False,
-            init_timeout=remaining,
-            x_service_wait=remaining,
-            finish_timeout=remaining,
-            finish_timeout_raises=True,
-        )
+    def _log_models(self, batch: _Batch) -> None:
+        """One run per model while the budget lasts; charts go first when time runs short."""
+        models = batch.session.models
+        charts = self._settings.plots and _charts_available()
+        started = time.monotonic()
+        for index, (name, model) in enumerate(models.items()):
+            left = len(models) - index
+            if batch.budget.remaining() <= 0:
+                batch.errors.append(
+                    f"time budget ({batch.timeout:g} s) exhausted; {left} model(s) not logged"
+                )
+                return
+            if charts and index:
+                charts = keep_charts(batch.budget.remaining(), time.monotonic() - started, index, left)
+            if not charts and self._settings.plots and model.groups:
+                batch.chartless += 1
+            try:
+                batch.runs[name] = self._log_model(batch, model, charts)
+            except Exception as exc:
+                batch.errors.append(f"model {name!r}: {_describe(exc, batch)}")
+                if isinstance(exc, _InitFailed):
+                    # Same server, same credentials: the next models would fail alike.
+                    if left > 1:
+                        batch.errors.append(f"{left - 1} more model(s) not attempted")
+                    return
+
+    def _log_model(self, batch: _Batch, model: ModelResult, charts: bool) -> RunRef:
+        """One run, written under the run's lock: another process writing the same run (a replay
+        of the same session) is waited for, and its folder is never taken for a partial one."""
+        rid = run_id(batch.session.id, model.name)
+        directory = wandb_dir(batch.root)
+        os.makedirs(directory, exist_ok=True)
         try:
-            run = wandb.init(
-                project=session.project,
-                entity=os.environ.get("WANDB_ENTITY") or None,
-                name=redact_text(model.name, secrets),
-                group=redact_text(session.id, secrets),
-                job_type="fairness",
-                config=_redact_params(model.params, secrets),
-                tags=run_tags(model, secrets),
-                notes=_notes(session, secrets),
-                id=rid,
-                # Online, the run id doubles as the existence check: a run that is already there
-                # is resumed, not duplicated, and skipped below when it is complete.
-                resume="allow" if mode == "online" else None,
-                reinit="create_new",
-                dir=root,
-                mode=mode,
-                settings=settings,
-            )
-        except Exception as exc:
-            raise _InitFailed(exc) from exc
+            wait = min(batch.budget.remaining(), max(1.0, WAIT_SHARE * batch.timeout))
+            with locks.exclusive(run_lock_path(directory, rid), timeout=max(0.0, wait)):
+                return self._log_model_locked(batch, model, charts, rid)
+        except locks.LockTimeout:
+            raise RuntimeError(
+                f"run {rid} is being written by another process; not logged twice: replay later"
+            ) from None
+
+    def _log_model_locked(self, batch: _Batch, model: ModelResult, charts: bool, rid: str) -> RunRef:
+        if batch.mode == "offline":
+            done = _complete_offline_run(wandb_dir(batch.root), rid)
+            if done is not None:
+                return done
+        run = _init_run(batch, model, rid)
         finished = False
         try:
-            url = getattr(run, "url", None) if mode == "online" else None
-            path = None if mode == "online" else run.settings.sync_dir
-            if mode == "online" and run.resumed and "fairmind.verdict" in run.summary:
+            online = batch.mode == "online"
+            url = getattr(run, "url", None) if online else None
+            path = None if online else run.settings.sync_dir
+            if online and run.resumed and "fairmind.verdict" in run.summary:
                 run.finish()
                 finished = True
                 return RunRef(id=rid, url=url, skipped=True)
-            self._write(wandb, run, session, model, scratch, secrets, charts)
+            self._write(batch, run, model, charts)
             run.finish()
             finished = True
             if path is not None:
-                Path(path, COMPLETE_MARKER).write_text(f"{session.id}\n{model.name}\n", encoding="utf-8")
+                Path(path, COMPLETE_MARKER).write_text(
+                    f"{batch.session.id}\n{model.name}\n", encoding="utf-8"
+                )
             return RunRef(id=rid, url=url, path=path)
         finally:
             if not finished:
                 with contextlib.suppress(Exception):
                     run.finish(exit_code=1)
 
-    def _write(
-        self,
-        wandb: Any,
-        run: Any,
-        session: SessionResult,
-        model: ModelResult,
-        scratch: str,
-        secrets: list[str],
-        charts: bool,
-    ) -> None:
+    def _write(self, batch: _Batch, run: Any, model: ModelResult, charts: bool) -> None:
+        """The model's tables (and charts) in one step, then its summary."""
         from pytest_fairmind.plots import group_chart_png
 
+        wandb = batch.wandb
         media: dict[str, Any] = {}
         for number, (scope, rows) in enumerate(model.groups.items()):
-            key = f"{scope}/by_group"
+            if leaks(scope, batch.secrets):
+                batch.secret_keys.append(f"group table {redact_text(scope, batch.secrets)!r}")
+                continue
+            key = fit_key(f"{scope}/by_group")
             if key in model.metrics:  # a metric of that name keeps its key; the table moves aside
-                key = f"fairmind.by_group/{scope}"
+                key = fit_key(f"fairmind.by_group/{scope}")
             columns, data = _table_data(rows)
             media[key] = wandb.Table(columns=columns, data=data, allow_mixed_types=True)
             if charts:
-                png = os.path.join(scratch, f"{_safe_file(model.name)}-{number}.png")
+                png = os.path.join(batch.scratch, f"{_safe_file(model.name)}-{number}.png")
                 with contextlib.suppress(Exception):  # a chart is a nice-to-have, never a failure
                     if group_chart_png(scope, rows, png, title=f"{model.name}: {scope}"):
                         media[f"{key}_chart"] = wandb.Image(png, caption=f"{model.name}: {scope}")
         if media:
             run.log(media)  # one step holding every table and chart
-        summary: dict[str, Any] = dict(model.metrics)
+        summary: dict[str, Any] = {}
+        for key, value in model.metrics.items():
+            if leaks(key, batch.secrets):
+                batch.secret_keys.append(f"metric {redact_text(key, batch.secrets)!r}")
+            else:
+                summary[key] = value
         summary["fairmind.verdict"] = model.verdict
-        summary["fairmind.session"] = redact_text(session.id, secrets)
+        summary["fairmind.session"] = redact_text(batch.session.id, batch.secrets)
         run.summary.update(summary)
+
+
+@dataclass
+class _Batch:
+    """One :meth:`WandbProvider.log` call: what every run needs, and what the runs gave."""
+
+    wandb: Any
+    session: SessionResult
+    mode: str
+    root: str
+    scratch: str
+    budget: _Budget
+    timeout: float
+    secrets: list[str]  # every string sent to W&B goes through these
+    runs: dict[str, RunRef] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    chartless: int = 0
+    secret_keys: list[str] = field(default_factory=list)  # left out: the name holds a secret
+
+    def outcome(self) -> ProviderOutcome:
+        if self.secret_keys:
+            shown = ", ".join(self.secret_keys[:5]) + (" ..." if len(self.secret_keys) > 5 else "")
+            self.errors.append(
+                f"{len(self.secret_keys)} key(s) holding a secret value were left out (rename them): {shown}"
+            )
+            self.secret_keys = []
+        notes = []
+        if self.mode == "offline":
+            notes.append(f"uploadable with: wandb sync {wandb_dir(self.root)}/offline-run-*")
+        if self.chartless and _charts_available():
+            notes.append(f"charts left out for {self.chartless} model(s) to stay within the time budget")
+        return ProviderOutcome(
+            ok=not self.errors,
+            error=redact_text("; ".join(self.errors)) if self.errors else None,
+            runs=self.runs,
+            note="; ".join(notes) or None,
+        )
+
+
+def _complete_offline_run(directory: str, rid: str) -> RunRef | None:
+    """Our finished offline run of ``rid`` (skipped), else None; a partial one is removed first.
+
+    Called under the run's lock (:func:`run_lock_path`): a folder without the completion marker
+    is then one whose writer is gone (the kernel released its lock when it died)."""
+    existing = _offline_run_dirs(directory, rid)
+    complete = [d for d in existing if os.path.exists(os.path.join(d, COMPLETE_MARKER))]
+    if complete:
+        return RunRef(id=rid, path=complete[-1], skipped=True)
+    for partial in existing:  # our own run, cut at a deadline: log it again in full
+        shutil.rmtree(partial, ignore_errors=True)
+    return None
+
+
+def _run_settings(wandb: Any, remaining: float) -> Any:
+    """wandb settings for a quiet run that records nothing of the machine and ends in time."""
+    return wandb.Settings(
+        console="off",
+        silent=True,
+        quiet=True,
+        disable_git=True,
+        disable_code=True,
+        save_code=False,
+        disable_job_creation=True,
+        x_disable_stats=True,
+        # No environment record: it holds the command line, which may carry a password.
+        x_disable_meta=True,
+        x_disable_machine_info=True,
+        x_save_requirements=False,
+        init_timeout=remaining,
+        x_service_wait=remaining,
+        finish_timeout=remaining,
+        finish_timeout_raises=True,
+    )
+
+
+def _init_run(batch: _Batch, model: ModelResult, rid: str) -> Any:
+    """``wandb.init`` of ``model``'s run; :class:`_InitFailed` when it fails."""
+    secrets = batch.secrets
+    try:
+        return batch.wandb.init(
+            project=batch.session.project,
+            entity=os.environ.get("WANDB_ENTITY") or None,
+            name=redact_text(model.name, secrets),
+            group=redact_text(batch.session.id, secrets),
+            job_type="fairness",
+            config=_config(model.params, secrets, batch.secret_keys),
+            tags=run_tags(model, secrets),
+            notes=_notes(batch.session, secrets),
+            id=rid,
+            # Online, the run id doubles as the existence check: a run that is already there
+            # is resumed, not duplicated, and skipped when it is complete.
+            resume="allow" if batch.mode == "online" else None,
+            reinit="create_new",
+            dir=batch.root,
+            mode=batch.mode,
+            settings=_run_settings(batch.wandb, max(1.0, batch.budget.remaining())),
+        )
+    except Exception as exc:
+        raise _InitFailed(exc) from exc
 
 
 def _check_online(timeout: float) -> str | None:
@@ -566,11 +623,11 @@ class _InitFailed(Exception):
         super().__init__(f"wandb.init failed: {type(cause).__name__}: {cause}")
 
 
-def _describe(exc: BaseException, budget: _Budget, timeout: float, mode: str) -> str:
-    if budget.remaining() <= 0:
-        where = f" waiting for {redact_uri(base_url())}" if mode == "online" else ""
+def _describe(exc: BaseException, batch: _Batch) -> str:
+    if batch.budget.remaining() <= 0:
+        where = f" waiting for {redact_uri(base_url())}" if batch.mode == "online" else ""
         what = "wandb.init" if isinstance(exc, _InitFailed) else "wandb"
-        text = f"{what} gave up at the time budget ({timeout:g} s, --fairmind-timeout){where}"
+        text = f"{what} gave up at the time budget ({batch.timeout:g} s, --fairmind-timeout){where}"
     else:
         text = str(exc) or type(exc).__name__
     return " ".join(text.split())[:500]

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fairmind_core_support import clean_env, load_report  # noqa: F401  (clean_env: autouse)
-from fixtures_mlflow import free_port
+from helpers import MlflowStore, free_port, load_report
 
 from pytest_fairmind.report import dumps
 from pytest_fairmind.result import ModelResult, SessionResult
@@ -43,8 +42,11 @@ def test_other():
 """
 
 
-def setup_project(pytester: pytest.Pytester) -> str:
+def setup_project(pytester: pytest.Pytester, mlflow_store: MlflowStore | None = None) -> str:
+    """The project's tests and its store URI; with ``mlflow_store``, ``./mlflow.db`` is a ready store."""
     pytester.makepyfile(test_fair=INNER)
+    if mlflow_store is not None:
+        return mlflow_store(pytester.path)
     return f"sqlite:///{pytester.path / 'mlflow.db'}"
 
 
@@ -103,8 +105,10 @@ def logged(pytester: pytest.Pytester, uri: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
-def test_mlflow_baseline_catches_a_worsened_model(pytester: pytest.Pytester, xdist: bool) -> None:
-    uri = setup_project(pytester)
+def test_mlflow_baseline_catches_a_worsened_model(
+    pytester: pytest.Pytester, mlflow_store: MlflowStore, xdist: bool
+) -> None:
+    uri = setup_project(pytester, mlflow_store)
     set_values(pytester, credit={"equalized_odds_difference": 0.1})
     first = run(pytester, uri, xdist=xdist)
     assert first.ret == 0, first.stdout.str()
@@ -130,8 +134,8 @@ def test_mlflow_baseline_catches_a_worsened_model(pytester: pytest.Pytester, xdi
     assert [v for m, v in verdicts(uri) if m == "credit"] == ["pass", "fail"]
 
 
-def test_mlflow_baseline_rerun_and_check(pytester: pytest.Pytester) -> None:
-    uri = setup_project(pytester)
+def test_mlflow_baseline_rerun_and_check(pytester: pytest.Pytester, mlflow_store: MlflowStore) -> None:
+    uri = setup_project(pytester, mlflow_store)
     set_values(pytester, credit={"equalized_odds_difference": 0.1, "accuracy": 0.9})
     assert run(pytester, uri).ret == 0
     set_values(pytester, credit={"equalized_odds_difference": 0.3, "accuracy": 0.95})

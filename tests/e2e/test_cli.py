@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_support import (
+from helpers import (
     TWO_MODELS,
+    MlflowStore,
     StalledListener,
-    closed_port,
+    free_port,
     history_entries,
     load,
     run_fairmind,
@@ -100,7 +101,7 @@ def test_check_prints_the_same_verdict_table_and_fails_on_a_failed_gate(
 
 
 def _entry_path(project: Path) -> str:
-    [entry] = history_entries(project)
+    [entry] = history_entries(project / ".fairmind")
     return str(entry.relative_to(project))
 
 
@@ -158,7 +159,7 @@ def test_check_and_replay_as_a_console_script(gated: Path) -> None:
 def test_replay_reports_failures_with_exit_1_and_leaves_report_files_alone(
     gated: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    uri = f"http://user:canary-pass-987@127.0.0.1:{closed_port()}"
+    uri = f"http://user:canary-pass-987@127.0.0.1:{free_port()}"
     before = (gated / "report.json").read_bytes()
     start = time.monotonic()
     code, out, err = fairmind(capsys, "replay", "report.json", "--provider", "mlflow", "--mlflow-uri", uri)
@@ -169,7 +170,9 @@ def test_replay_reports_failures_with_exit_1_and_leaves_report_files_alone(
     assert (gated / "report.json").read_bytes() == before  # only history entries are updated
 
 
-def test_replay_skips_providers_only_pytest_knows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_skips_providers_only_pytest_knows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_store: MlflowStore
+) -> None:
     """A provider registered by a conftest failed: replay cannot build it outside pytest; it says
     so, exits 1, and still replays the others with --provider."""
     write(tmp_path, "conftest.py", third_party_conftest({"nope": "fail"}))
@@ -185,13 +188,13 @@ def test_replay_skips_providers_only_pytest_knows(tmp_path: Path, monkeypatch: p
         "--provider",
         "mlflow",
         "--mlflow-uri",
-        f"sqlite:///{tmp_path / 'mlflow.db'}",
+        mlflow_store(tmp_path),
         "--timeout",
         "120",
     )
     assert forced.rc == 0, forced.out
     assert "mlflow: 2 run(s)" in forced.out
-    [entry] = history_entries(tmp_path)
+    [entry] = history_entries(tmp_path / ".fairmind")
     providers = load(entry)["providers"]
     assert providers["mlflow"]["ok"] is True and providers["nope"]["ok"] is False
 
@@ -220,7 +223,7 @@ def test_status_closed_port_exit_1_and_redacted(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MY_SERVICE_TOKEN", "canary-tok-123456")
-    port = closed_port()
+    port = free_port()
     uri = f"http://user:canary-pass-987@127.0.0.1:{port}"
     code, out, err = fairmind(capsys, "status", "--provider", "mlflow", "--mlflow-uri", uri)
     assert code == 1, out + err
@@ -241,15 +244,15 @@ def test_status_stalled_server_is_bounded_by_its_timeout(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     with StalledListener() as stall:
-        start = time.monotonic()
         code, out, _ = fairmind(
             capsys, "status", "--provider", "mlflow", "--mlflow-uri", stall.url, "--timeout", "1"
         )
-        seconds = time.monotonic() - start
-        assert stall.accepted.is_set()
+        end = time.monotonic()
+        assert stall.first_accept is not None, "the check never reached the listener"
     assert code == 1, out
     assert f"NOT reachable: no answer from {stall.url}: timed out" in out
-    assert seconds < 1 + 3, seconds
+    # Counted from when the check reached the listener (imports before depend on the machine's load).
+    assert end - stall.first_accept < 1 + 3, end - stall.first_accept
 
 
 def test_status_local_store_and_env_configuration(
@@ -272,14 +275,18 @@ def test_status_wandb_online_unreachable_exit_1(
     monkeypatch.setenv("WANDB_API_KEY", "f" * 40)
     monkeypatch.delenv("WANDB_MODE", raising=False)
     with StalledListener() as stall:
-        base = stall.url if server == "stalled" else f"http://127.0.0.1:{closed_port()}"
+        base = stall.url if server == "stalled" else f"http://127.0.0.1:{free_port()}"
         monkeypatch.setenv("WANDB_BASE_URL", base)
         start = time.monotonic()
         code, out, _ = fairmind(capsys, "status", "--provider", "wandb", "--timeout", "1")
-        seconds = time.monotonic() - start
+        end = time.monotonic()
+    # Stalled: counted from when the check reached the listener; refused: the whole call, which
+    # includes imports whose time depends on the machine's load (a generous bound).
+    seconds = end - (stall.first_accept or start)
+    bound = 1 + 3 if stall.first_accept is not None else 1 + 10
     assert code == 1, out
     wandb_line = next(line for line in out.splitlines() if line.startswith("wandb: "))
     assert wandb_line.startswith("wandb: installed, configured, NOT reachable"), wandb_line
     assert f"writes to online: {base}" in wandb_line
     assert "f" * 40 not in out
-    assert seconds < 1 + 3, seconds
+    assert seconds < bound, seconds

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_mlflow import MlflowServer, artifact_paths, free_port, mlflow_client, runs_of
+from helpers import MlflowServer, StalledListener, artifact_paths, free_port, mlflow_client, runs_of
 
 from pytest_fairmind.isolation import IsolatedProvider
 from pytest_fairmind.plots import group_chart_png, matplotlib_available
@@ -105,7 +104,7 @@ def rich_model(name: str) -> ModelResult:
         tags={"team": "risk", "dataset": "adult-v2"},
         groups={"sex": GROUP_ROWS, "train/sex.age": GROUP_ROWS[:1]},
         tests=[Outcome("tests/test_bias.py::test_sex", "passed")],
-        gates=[GateResult("accuracy>=0.8", "accuracy", 0.8125, ">=0.8", True)],
+        gates=[GateResult("accuracy>=0.8", "accuracy", 0.8125, ">=0.8", "pass")],
         verdict="pass",
     )
 
@@ -254,8 +253,8 @@ class TestPlots:
         assert group_chart_png("sex", GROUP_ROWS, str(path))
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    def test_rates_as_json_words(self, tmp_path: Path) -> None:
-        rows = [{**GROUP_ROWS[1], "true_positive_rate": "nan", "count": None}]
+    def test_undefined_rates_and_counts(self, tmp_path: Path) -> None:
+        rows = [{**GROUP_ROWS[1], "true_positive_rate": math.nan, "count": math.nan}]
         assert group_chart_png("s", rows, str(tmp_path / "c.png"))
 
     def test_nothing_without_rows_or_matplotlib(
@@ -443,8 +442,8 @@ class TestSqlite:
         outcome = p.log(make_session({"m": simple_model("m")}), timeout=30)
         assert not outcome.ok and "MLFLOW_ALLOW_FILE_STORE" in (outcome.error or "")
 
-    def test_empty_session_touches_nothing(self, mlflow_sqlite_uri: str, tmp_path: Path) -> None:
-        outcome = provider(mlflow_sqlite_uri).log(make_session({}), timeout=30)
+    def test_empty_session_touches_nothing(self, mlflow_fresh_sqlite_uri: str, tmp_path: Path) -> None:
+        outcome = provider(mlflow_fresh_sqlite_uri).log(make_session({}), timeout=30)
         assert outcome.ok and outcome.runs == {}
         assert not (tmp_path / "mlflow.db").exists()
 
@@ -609,18 +608,20 @@ class TestUnreachable:
     def test_closed_port_fails_fast_in_process(self) -> None:
         uri = f"http://127.0.0.1:{free_port()}"
         start = time.monotonic()
-        outcome = provider(uri).log(make_session(), timeout=30)
+        outcome = provider(uri).log(make_session(), timeout=120)
         elapsed = time.monotonic() - start
         assert not outcome.ok and outcome.runs == {}
         assert outcome.error == f"cannot reach {uri}: connection refused"
-        assert elapsed < 10  # mlflow's defaults would retry for minutes
+        # Far from the budget (mlflow's defaults would retry for minutes); importing mlflow
+        # included, so the bound is generous for a loaded machine.
+        assert elapsed < 30, elapsed
 
     def test_closed_port_fails_fast_isolated(self) -> None:
         uri = f"http://127.0.0.1:{free_port()}"
         p = IsolatedProvider("mlflow", IMPL, ProviderSettings(mlflow_uri=uri))
         start = time.monotonic()
-        outcome = p.log(make_session(), timeout=30)
-        assert time.monotonic() - start < 15
+        outcome = p.log(make_session(), timeout=120)
+        assert time.monotonic() - start < 45  # far from the budget; the provider process's start-up included
         assert not outcome.ok and "connection refused" in (outcome.error or "")
 
     def test_credentials_never_in_errors(self) -> None:
@@ -631,17 +632,17 @@ class TestUnreachable:
         assert "pw-Very-Secret" not in (p.check(2) or "") and p.check(2)
 
     @pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "isolated"])
-    def test_silent_server_is_bounded_by_the_timeout(self, isolated: bool) -> None:
+    def test_silent_server_is_bounded_by_the_timeout(
+        self, isolated: bool, stalled_listener: StalledListener
+    ) -> None:
         """A server that accepts connections and never answers costs at most the budget."""
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
-            silent.bind(("127.0.0.1", 0))
-            silent.listen(16)  # the kernel completes handshakes; nobody ever reads or answers
-            uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
-            settings = ProviderSettings(mlflow_uri=uri)
-            p: Any = IsolatedProvider("mlflow", IMPL, settings) if isolated else MlflowProvider(settings)
-            start = time.monotonic()
-            outcome = p.log(make_session(), timeout=4)
-            elapsed = time.monotonic() - start
+        settings = ProviderSettings(mlflow_uri=stalled_listener.url)
+        p: Any = IsolatedProvider("mlflow", IMPL, settings) if isolated else MlflowProvider(settings)
+        start = time.monotonic()
+        outcome = p.log(make_session(), timeout=4)
+        elapsed = time.monotonic() - start
         assert not outcome.ok and outcome.runs == {}
         assert "timed out" in (outcome.error or ""), outcome.error
-        assert elapsed < 4 + 3, elapsed
+        # The budget counts from the call (start-up and imports included); past it, only the kill
+        # or the provider's own return, a little slower on a loaded machine.
+        assert elapsed < 4 + 5, elapsed

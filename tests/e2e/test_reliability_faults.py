@@ -10,16 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures_mlflow import runs_of, start_mlflow_server, stop_mlflow_server
-from reliability_support import (
+from helpers import (
     TWO_MODELS,
     StalledListener,
     background_pytest,
-    clean_env,
-    closed_port,
+    free_port,
     load,
     run_fairmind,
     run_pytest,
+    runs_of,
+    start_mlflow_server,
+    stop_mlflow_server,
+    subprocess_env,
     third_party_conftest,
     wait_no_processes,
     write,
@@ -46,39 +48,48 @@ def _assert_saved_for_replay(project: Path, provider: str, error: str) -> dict[s
 
 
 def test_mlflow_closed_port_fails_fast(project: Path) -> None:
-    uri = f"http://127.0.0.1:{closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     result = run_pytest(
         project,
         "--fairmind-provider=mlflow",
         f"--fairmind-mlflow-uri={uri}",
-        "--fairmind-timeout=30",
+        "--fairmind-timeout=120",
         "--fairmind-json=report.json",
     )
-    assert result.rc == 0, result.out
+    assert result.rc == 0, result.out  # not strict: a summary line, no exit code change
     outcome = result.report()["providers"]["mlflow"]
     assert outcome["ok"] is False
     assert outcome["error"] == f"cannot reach {uri}: connection refused"
     assert f"mlflow: FAILED: cannot reach {uri}: connection refused" in result.out
-    # Fails fast: no waiting for the 30 s budget, no retry storm (start-up of pytest and of the
-    # provider process included; ~3 s on a quiet machine).
-    assert result.seconds < 20, result.seconds
+    # Fails fast: no waiting for the 120 s budget, no retry storm (MLflow's retry defaults take
+    # minutes); start-up of pytest and of the provider process included (~3 s on a quiet machine).
+    assert result.seconds < 60, result.seconds
     _assert_saved_for_replay(project, "mlflow", "connection refused")
     assert not wait_no_processes(project)
 
+    strict = run_pytest(
+        project, "--fairmind-provider=mlflow", f"--fairmind-mlflow-uri={uri}", "--fairmind-strict"
+    )
+    assert strict.rc == 1, strict.out
 
-def test_mlflow_stalled_server_is_cut_at_the_timeout(project: Path) -> None:
-    with StalledListener() as stall:
-        start = time.monotonic()
-        result = run_pytest(
-            project,
-            "--fairmind-provider=mlflow",
-            f"--fairmind-mlflow-uri={stall.url}",
-            "--fairmind-timeout=5",
-            "--fairmind-json=report.json",
-            "--fairmind-strict",
-        )
-        end = time.monotonic()
-        assert stall.first_accept is not None, "the provider never reached the listener"
+
+def test_mlflow_stalled_server_is_cut_at_the_timeout(
+    project: Path, stalled_listener: StalledListener
+) -> None:
+    stall = stalled_listener
+    budget = 12  # the provider process must import mlflow and connect within it, on a busy machine too
+    start = time.monotonic()
+    result = run_pytest(
+        project,
+        "--fairmind-provider=mlflow",
+        f"--fairmind-mlflow-uri={stall.url}",
+        f"--fairmind-timeout={budget}",
+        "--fairmind-json=report.json",
+        "--fairmind-strict",
+    )
+    assert stall.accepted.is_set(), "the provider never reached the listener"
+    held = stall.held_seconds()
+    released = (stall.last_release or time.monotonic()) - start
     assert result.rc == 1, result.out  # strict: a failed provider fails the session
     outcome = result.report()["providers"]["mlflow"]
     assert outcome["ok"] is False
@@ -86,14 +97,15 @@ def test_mlflow_stalled_server_is_cut_at_the_timeout(project: Path) -> None:
     # started too slowly for that, the kill at the deadline.
     assert outcome["error"] in (
         f"no answer from {stall.url}: timed out",
-        "timed out after 5 s (--fairmind-timeout); abandoned",
+        f"timed out after {budget} s (--fairmind-timeout); abandoned",
     ), outcome["error"]
     assert "2 passed" in result.out
-    # Cut at the 5 s budget (plus interpreter start-up), not MLflow's 120 s request timeout;
-    # and really held in the request for a while, not failed fast.
-    # (5 s, not less: importing mlflow in the provider process takes seconds on a busy machine.)
-    assert end - start < 5 + 15, end - start
-    assert end - stall.first_accept > 0.5, end - stall.first_accept
+    # Cut at the budget, not MLflow's 120 s request timeout: measured from when the provider
+    # reached the listener, since the start-up before (pytest, the provider process importing
+    # mlflow) depends on the machine's load and the budget already runs during it.
+    assert held < budget + 10, held
+    # And really held in the request until about the end of the budget, not failed fast.
+    assert released > budget - 1, released
     _assert_saved_for_replay(project, "mlflow", "timed out")
     assert not wait_no_processes(project)
 
@@ -105,8 +117,8 @@ def test_wandb_online_with_a_fake_key_and_no_network(project: Path, server: str)
     conftest provider: MLflow's start-up alone can take longer than a small budget on a busy CI.)"""
     write(project, "conftest.py", third_party_conftest({"good": "ok"}))
     with StalledListener() as stall:
-        base = stall.url if server == "stalled" else f"http://127.0.0.1:{closed_port()}"
-        env = clean_env(project, WANDB_API_KEY=FAKE_WANDB_KEY, WANDB_BASE_URL=base)
+        base = stall.url if server == "stalled" else f"http://127.0.0.1:{free_port()}"
+        env = subprocess_env(project, WANDB_API_KEY=FAKE_WANDB_KEY, WANDB_BASE_URL=base)
         start = time.monotonic()
         result = run_pytest(
             project,
@@ -116,6 +128,9 @@ def test_wandb_online_with_a_fake_key_and_no_network(project: Path, server: str)
             env=env,
         )
         seconds = time.monotonic() - start
+        # Within the 4 s budget, counted from when W&B reached the stalled server (if it got that
+        # far): the start-up before depends on the machine's load, and the budget runs during it.
+        held = stall.held_seconds() if stall.accepted.is_set() else 0.0
     assert result.rc == 0, result.out
     providers = result.report()["providers"]
     assert providers["wandb"]["ok"] is False, providers["wandb"]
@@ -123,7 +138,8 @@ def test_wandb_online_with_a_fake_key_and_no_network(project: Path, server: str)
     assert providers["wandb"]["target"].startswith(f"online: {base}")
     assert providers["good"]["ok"] is True, providers["good"]
     assert set(providers["good"]["runs"]) == {"credit", "churn"}
-    assert seconds < 4 + 15, seconds
+    assert held < 4 + 10, held
+    assert seconds < 4 + 60, seconds  # W&B's own retries would take minutes
     assert FAKE_WANDB_KEY not in result.out
     assert FAKE_WANDB_KEY not in (project / "report.json").read_text()
     _assert_saved_for_replay(project, "wandb", "")
@@ -141,16 +157,16 @@ def test_model(fairmind, i):
 """
 
 
-def test_mlflow_server_killed_mid_session_then_replayed(tmp_path: Path) -> None:
+def test_mlflow_server_killed_mid_session_then_replayed(tmp_path: Path, mlflow_store_template: Path) -> None:
     """A real server dies while the provider is logging (after its first run was created):
     the provider fails within the budget, nothing is lost, and a replay to a restarted server
     (same store) leaves exactly one finished run per model, also after a second replay."""
     project = tmp_path / "project"
     write(project, "test_many.py", MANY_MODELS)
     store = tmp_path / "server"
-    server = start_mlflow_server(store)
+    server = start_mlflow_server(store, template=mlflow_store_template)
     try:
-        proc_env = clean_env(project)
+        proc_env = subprocess_env(project)
         with background_pytest(
             project,
             "--fairmind-provider=mlflow",

@@ -1,5 +1,6 @@
-"""The local history: saved before any provider is called, atomic under kill, pruned, and what it
-saved replays to the same runs (session id, metrics equal to the report) in MLflow and W&B."""
+"""The local history in real subprocess sessions: atomic under kill, an unwritable folder is a
+notice, and what it saved replays to the same runs (session id, metrics equal to the report) in
+MLflow and W&B. (Saved before any provider is called, and pruned: tests/session/test_core_report.py.)"""
 
 from __future__ import annotations
 
@@ -15,20 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_mlflow import mlflow_client, runs_of
-from reliability_support import (
+from helpers import (
     TWO_MODELS,
-    clean_env,
-    history_entries,
+    MlflowStore,
     load,
+    mlflow_client,
+    read_runs,
     run_fairmind,
     run_pytest,
+    runs_of,
+    subprocess_env,
     third_party_conftest,
+    unsupported_reason,
     write,
 )
 
 from pytest_fairmind import history
-from pytest_fairmind.dispatch import PENDING_ERROR
 
 FLOAT_MAX = sys.float_info.max  # what MLflow's SQL store keeps for +-inf
 
@@ -73,42 +76,6 @@ def _read_mlflow(uri: str, project: str) -> list[Any]:
         return runs_of(uri, project)
 
 
-def test_saved_before_providers_and_updated_after(tmp_path: Path) -> None:
-    write(tmp_path, "conftest.py", third_party_conftest({"peek": "peek", "nope": "fail"}))
-    write(tmp_path, "test_models.py", TWO_MODELS)
-    result = run_pytest(tmp_path, "--fairmind-provider=peek,nope", "--fairmind-json=report.json")
-    assert result.rc == 0, result.out
-    during = load(tmp_path / "peek-peek.json")  # what the history held while providers ran
-    assert {name: p["error"] for name, p in during["providers"].items()} == {
-        "peek": PENDING_ERROR,
-        "nope": PENDING_ERROR,
-    }
-    assert during["models"] == result.report()["models"]
-    [entry] = result.entries()
-    after = load(entry)
-    assert after["providers"]["peek"]["ok"] is True
-    assert after["providers"]["nope"] == {
-        "ok": False,
-        "error": "nope: server said no",
-        "runs": {},
-        "target": "memory://nope",
-    }
-    assert after == result.report()  # the entry and the report are the same document
-    assert (tmp_path / ".fairmind" / ".gitignore").read_text().splitlines()[-1] == "*"
-    assert not [p for p in entry.parent.iterdir() if p.name.startswith(".")]  # no temp files left
-
-
-def test_history_keep_prunes_to_the_newest(tmp_path: Path) -> None:
-    write(tmp_path, "test_models.py", TWO_MODELS)
-    write(tmp_path, "pytest.ini", "[pytest]\nfairmind_history_keep = 2\n")
-    ids = []
-    for _ in range(3):
-        result = run_pytest(tmp_path, "--fairmind-json=report.json")
-        assert result.rc == 0, result.out
-        ids.append(result.report()["session"]["id"])
-    assert [load(p)["session"]["id"] for p in history_entries(tmp_path)] == ids[1:]
-
-
 def test_an_unwritable_history_folder_is_a_notice_not_a_crash(tmp_path: Path) -> None:
     write(tmp_path, "test_models.py", TWO_MODELS)
     write(tmp_path, "blocker", "a file where the history folder should be\n")
@@ -144,7 +111,7 @@ def test_a_kill_mid_write_leaves_a_whole_entry(tmp_path: Path) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(path)],
             stdout=subprocess.PIPE,
-            env=clean_env(tmp_path),
+            env=subprocess_env(tmp_path),
         )
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == b"ready"
@@ -165,12 +132,12 @@ def test_a_kill_mid_write_leaves_a_whole_entry(tmp_path: Path) -> None:
     assert history.entries(tmp_path) == [path]
 
 
-def test_replay_logs_the_same_runs_to_mlflow_and_wandb(tmp_path: Path) -> None:
+def test_replay_logs_the_same_runs_to_mlflow_and_wandb(tmp_path: Path, mlflow_store: MlflowStore) -> None:
     """A session whose provider failed, replayed from the history to MLflow and W&B (offline),
     twice: one run per model in each, carrying the session id and exactly the report's numbers."""
-    wandb_records = pytest.importorskip("wandb_records")
-    if wandb_records.unsupported_reason():
-        pytest.skip(wandb_records.unsupported_reason())
+    reason = unsupported_reason()
+    if reason:
+        pytest.skip(reason)
     write(tmp_path, "conftest.py", third_party_conftest({"nope": "fail"}))
     write(tmp_path, "test_rich.py", RICH)
     result = run_pytest(tmp_path, "--fairmind-provider=nope", "--fairmind-json=report.json")
@@ -182,8 +149,7 @@ def test_replay_logs_the_same_runs_to_mlflow_and_wandb(tmp_path: Path) -> None:
     assert nonfinite["tiny/equalized_odds_difference"] == "nan"  # group "a" has no actual positive
     [entry] = result.entries()
 
-    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
-    (tmp_path / "store").mkdir()
+    uri = mlflow_store(tmp_path / "store")
     args = ["replay", "last", "--provider", "mlflow,wandb", "--mlflow-uri", uri, "--wandb-mode", "offline"]
     first = run_fairmind(tmp_path, *args, "--timeout", "120")
     assert first.rc == 0, first.out
@@ -223,7 +189,7 @@ def test_replay_logs_the_same_runs_to_mlflow_and_wandb(tmp_path: Path) -> None:
             ), scope
 
     # W&B offline: one run per model, grouped by the session, the same summary numbers.
-    wandb_runs = wandb_records.read_runs(str(tmp_path / "wb" / "wandb"))
+    wandb_runs = read_runs(str(tmp_path / "wb" / "wandb"))
     assert sorted(wandb_runs) == sorted(report["models"])
     for name, run in wandb_runs.items():
         model = report["models"][name]

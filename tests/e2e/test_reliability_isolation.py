@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reliability_support import TWO_MODELS, load, run_pytest, third_party_conftest, wait_no_processes, write
+from helpers import TWO_MODELS, load, run_pytest, third_party_conftest, wait_no_processes, write
 
 PROVIDERS = {"boom": "raise", "nope": "fail", "weird": "bad-return", "quits": "exit", "good": "ok"}
 
@@ -51,20 +51,6 @@ def test_failures_are_reported_and_never_stop_another_provider(project: Path) ->
     assert '"ok": true' in saved and "boom exploded" in saved
 
 
-def test_strict_turns_a_failed_provider_into_exit_code_1(project: Path) -> None:
-    ok = run_pytest(project, "--fairmind-provider=good", "--fairmind-strict")
-    assert ok.rc == 0, ok.out
-    failed = run_pytest(
-        project, "--fairmind-provider=good,nope", "--fairmind-strict", "--fairmind-json=r.json"
-    )
-    assert failed.rc == 1, failed.out
-    assert failed.report("r.json")["session"]["exitstatus"] == 1
-    assert "2 passed" in failed.out and "nope: FAILED: nope: server said no" in failed.out
-    # ini twin, too
-    write(project, "pytest.ini", "[pytest]\nfairmind_strict = true\n")
-    assert run_pytest(project, "--fairmind-provider=boom").rc == 1
-
-
 def test_failing_tests_keep_their_exit_code_when_a_provider_fails(project: Path) -> None:
     write(project, "test_zfail.py", "def test_fails(fairmind):\n    fairmind.record({'a': 1}, model='x')\n"
           "    assert False\n")  # fmt: skip
@@ -83,8 +69,9 @@ def test_a_hanging_provider_is_abandoned_at_the_timeout(project: Path) -> None:
     assert providers["slow"]["ok"] is False
     assert "timed out after 1.5 s (--fairmind-timeout)" in providers["slow"]["error"]
     assert "slow: FAILED: timed out" in result.out
-    # Bounded: interpreter start-up plus the 1.5 s budget, not the provider's 600 s.
-    assert result.seconds < 1.5 + 20, result.seconds
+    # Bounded: interpreter start-up plus the 1.5 s budget, not the provider's 600 s (the start-up
+    # depends on the machine's load: a generous bound).
+    assert result.seconds < 1.5 + 60, result.seconds
     assert not wait_no_processes(project, grace=2)
 
     strict = run_pytest(project, "--fairmind-provider=slow", "--fairmind-timeout=1", "--fairmind-strict")

@@ -15,16 +15,19 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures_mlflow import runs_of
-from reliability_support import (
+from helpers import (
     TWO_MODELS,
+    MlflowStore,
     StalledListener,
     background_pytest,
-    clean_env,
     history_entries,
     kill_our_processes,
     load,
+    read_runs,
     run_fairmind,
+    runs_of,
+    subprocess_env,
+    unsupported_reason,
     wait_for,
     wait_no_processes,
     write,
@@ -43,10 +46,10 @@ def _kill_while_logging(project: Path, sig: signal.Signals, provider: str = "mlf
     request failed."""
     with StalledListener() as stall:
         if provider == "mlflow":
-            env = clean_env(project)
+            env = subprocess_env(project)
             args = ["--fairmind-provider=mlflow", f"--fairmind-mlflow-uri={stall.url}"]
         else:
-            env = clean_env(project, WANDB_API_KEY="f" * 40, WANDB_BASE_URL=stall.url)
+            env = subprocess_env(project, WANDB_API_KEY="f" * 40, WANDB_BASE_URL=stall.url)
             args = ["--fairmind-provider=wandb"]
         with background_pytest(
             project,
@@ -60,7 +63,7 @@ def _kill_while_logging(project: Path, sig: signal.Signals, provider: str = "mlf
             output = (project / "pytest-output.txt").read_text()
             assert reached, f"the provider never reached the listener:\n{output}"
             assert proc.poll() is None, output
-            [entry] = history_entries(project)  # saved before the provider was called
+            [entry] = history_entries(project / ".fairmind")  # saved before the provider was called
             assert load(entry)["providers"][provider]["error"] == PENDING_ERROR
             os.kill(proc.pid, sig)  # pytest only: its provider process must notice on its own
             rc = proc.wait(timeout=30)
@@ -74,7 +77,7 @@ def test_signal_during_logging_loses_nothing_and_leaves_nothing(tmp_path: Path, 
     write(tmp_path, "test_models.py", TWO_MODELS)
     rc = _kill_while_logging(tmp_path, sig)
     output = (tmp_path / "pytest-output.txt").read_text()
-    [entry] = history_entries(tmp_path)
+    [entry] = history_entries(tmp_path / ".fairmind")
     saved = load(entry)
     assert saved["providers"]["mlflow"]["ok"] is False
     if sig == signal.SIGINT:
@@ -100,18 +103,17 @@ def test_signal_during_logging_loses_nothing_and_leaves_nothing(tmp_path: Path, 
     assert not leftovers, leftovers
 
 
-def test_sigterm_then_replay_twice_gives_one_run_per_model(tmp_path: Path) -> None:
+def test_sigterm_then_replay_twice_gives_one_run_per_model(tmp_path: Path, mlflow_store: MlflowStore) -> None:
     write(tmp_path, "test_models.py", TWO_MODELS)
     rc = _kill_while_logging(tmp_path, signal.SIGTERM)
     assert rc == -signal.SIGTERM
     assert not wait_no_processes(tmp_path, grace=5)
-    [entry] = history_entries(tmp_path)
+    [entry] = history_entries(tmp_path / ".fairmind")
     saved = load(entry)
     assert saved["providers"]["mlflow"]["error"] == PENDING_ERROR
     session_id = saved["session"]["id"]
 
-    uri = f"sqlite:///{tmp_path / 'replay' / 'mlflow.db'}"
-    (tmp_path / "replay").mkdir()
+    uri = mlflow_store(tmp_path / "replay")
     first = run_fairmind(tmp_path, "replay", str(entry), "--mlflow-uri", uri, "--timeout", "90")
     assert first.rc == 0, first.out
     assert f"session {session_id} (2 model(s))" in first.out
@@ -189,7 +191,7 @@ def test_a_provider_process_stuck_in_c_code_is_still_bounded(
     the kernel alarm ends it 10 s after the budget."""
     write(tmp_path, "stuck_provider.py", STUCK_PROVIDER)
     write(tmp_path, "parent.py", PARENT)
-    env = clean_env(tmp_path, PYTHONPATH=str(tmp_path))
+    env = subprocess_env(tmp_path, PYTHONPATH=str(tmp_path))
     budget = 2.0
     proc = subprocess.Popen(
         [sys.executable, "parent.py", str(budget), str(tmp_path), stuck],
@@ -224,14 +226,13 @@ def test_a_provider_process_stuck_in_c_code_is_still_bounded(
 def test_sigterm_during_wandb_online_then_offline_replay(tmp_path: Path) -> None:
     """W&B online blocked on a stalled server (wandb-core inside a request), pytest SIGTERMed:
     no provider process and no wandb-core left; the session replays offline, idempotently."""
-    from wandb_records import read_runs, unsupported_reason
-
-    if unsupported_reason():
-        pytest.skip(unsupported_reason())
+    reason = unsupported_reason()
+    if reason:
+        pytest.skip(reason)
     write(tmp_path, "test_models.py", TWO_MODELS)
     rc = _kill_while_logging(tmp_path, signal.SIGTERM, provider="wandb")
     assert rc == -signal.SIGTERM
-    [entry] = history_entries(tmp_path)
+    [entry] = history_entries(tmp_path / ".fairmind")
     session_id = load(entry)["session"]["id"]
     for attempt in (1, 2):
         replay = run_fairmind(

@@ -5,9 +5,10 @@ never change the exit code and never fill the user's warning summary."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
-from reliability_support import TWO_MODELS, clean_env, run_pytest, write
+from helpers import TWO_MODELS, copy_store, run_pytest, subprocess_env, write
 
 VARIANTS = {
     "plain": ([], {}),
@@ -31,17 +32,20 @@ def _summary(out: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, dict[str, object]]]:
+def sessions(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_store_template: Path
+) -> dict[str, tuple[int, str, dict[str, object]]]:
     folder = tmp_path_factory.mktemp("warnings")
     write(folder, "test_models.py", TWO_MODELS)
+    uri = copy_store(mlflow_store_template, folder / "mlflow.db")
     results = {}
     for name, (args, extra_env) in VARIANTS.items():
-        env = clean_env(folder, **extra_env)
+        env = subprocess_env(folder, **extra_env)
         result = run_pytest(
             folder,
             *args,
             "--fairmind-provider=mlflow,wandb",
-            f"--fairmind-mlflow-uri=sqlite:///{folder / 'mlflow.db'}",
+            f"--fairmind-mlflow-uri={uri}",
             "--fairmind-wandb-mode=offline",
             "--fairmind-timeout=120",
             GATE,

@@ -12,8 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixtures_mlflow import MlflowServer, artifact_paths, mlflow_client, runs_of
-from reliability_support import clean_env, closed_port, run_fairmind, run_pytest, write
+from helpers import (
+    MlflowServer,
+    all_bytes,
+    artifact_paths,
+    free_port,
+    mlflow_client,
+    read_runs,
+    run_fairmind,
+    run_pytest,
+    runs_of,
+    subprocess_env,
+    write,
+)
 
 from pytest_fairmind.redact import redact_obj, redact_text, redact_uri, secret_values
 
@@ -110,7 +121,7 @@ def test_no_secret_reaches_any_output(
     uri = f"http://user:{PASSWORD}@127.0.0.1:{mlflow_server.port}"
     shown = f"http://***@127.0.0.1:{mlflow_server.port}"
     summary = project / "step-summary.md"
-    env = clean_env(project, **ENV_SECRETS, GITHUB_STEP_SUMMARY=str(summary))
+    env = subprocess_env(project, **ENV_SECRETS, GITHUB_STEP_SUMMARY=str(summary))
     result = run_pytest(
         project,
         "-rA",
@@ -165,7 +176,6 @@ def test_no_secret_reaches_any_output(
     leaks += [leak for name, data in _files(mlflow_server.folder) for leak in _leaks(name, data)]
 
     # W&B offline run files: raw bytes and the records reassembled across block boundaries.
-    from wandb_records import all_bytes, read_runs
 
     wandb_dirs = [project / d for d in ("wb", "wb-data", "wb-cache", "wb-config") if (project / d).exists()]
     leaks += [leak for name, data in all_bytes(*map(str, wandb_dirs)) for leak in _leaks(name, data)]
@@ -179,9 +189,9 @@ def test_no_secret_reaches_any_output(
 def test_no_secret_in_failures_status_or_replay(leaky_project: Path) -> None:
     """Errors quote the URI they failed on; the quote is redacted everywhere it goes."""
     project = leaky_project
-    port = closed_port()
+    port = free_port()
     uri = f"http://user:{PASSWORD}@127.0.0.1:{port}"
-    env = clean_env(project, **ENV_SECRETS)
+    env = subprocess_env(project, **ENV_SECRETS)
     result = run_pytest(
         project,
         "--fairmind-provider=mlflow",

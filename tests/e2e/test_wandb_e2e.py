@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_wandb import WandbEnv, wait_no_core
-from wandb_records import all_bytes, offline_run_dirs, read_runs
+from helpers import StalledListener, WandbEnv, all_bytes, offline_run_dirs, read_runs, wait_no_core
 
 FAKE_KEY = "f" * 40
 MODELS = ("alpha", "beta", "gamma")
@@ -128,9 +127,12 @@ def test_command_line_secrets_stay_out_of_the_runs(
 
 
 def test_stalled_online_server_is_abandoned_at_the_timeout(
-    pytester: pytest.Pytester, wandb_env: WandbEnv, stalled_server: str, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    wandb_env: WandbEnv,
+    stalled_listener: StalledListener,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("WANDB_BASE_URL", stalled_server)
+    monkeypatch.setenv("WANDB_BASE_URL", stalled_listener.url)
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
     baseline, _, quick = run_pytest(pytester, "--fairmind-wandb-mode=disabled")
     assert baseline.ret == 0
@@ -140,6 +142,12 @@ def test_stalled_online_server_is_abandoned_at_the_timeout(
     # The provider gives up by itself ("time budget"), or on a loaded machine the parent kills it.
     assert not provider["ok"] and ("time budget" in provider["error"] or "timed out" in provider["error"])
     assert provider["target"].startswith("online: http://127.0.0.1:")
-    assert elapsed < quick + 3 + 3, f"{elapsed:.1f} s against {quick:.1f} s without W&B"
+    # Cut at the 3 s budget: counted from when W&B reached the stalled server to when its process
+    # let go of it (the session's start-up before depends on the machine's load), and overall no
+    # more than a generous margin over the same session without W&B.
+    if stalled_listener.accepted.is_set():
+        held = stalled_listener.held_seconds()
+        assert held < 3 + 5, f"held {held:.1f} s"
+    assert elapsed < quick + 3 + 30, f"{elapsed:.1f} s against {quick:.1f} s without W&B"
     assert FAKE_KEY not in result.stdout.str() + json.dumps(report)
     assert wait_no_core(str(wandb_env.root), grace=0.5) == []

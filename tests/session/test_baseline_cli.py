@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from fairmind_core_support import clean_env  # noqa: F401  (autouse)
 
 from pytest_fairmind import history, report
 from pytest_fairmind.cli import main

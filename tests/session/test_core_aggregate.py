@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fairmind_core_support import (
-    clean_env,  # noqa: F401  (autouse)
+from helpers import (
     outcomes,
     run_with_report,
 )

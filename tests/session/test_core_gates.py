@@ -8,8 +8,7 @@ import re
 import unicodedata
 
 import pytest
-from fairmind_core_support import (
-    clean_env,  # noqa: F401  (autouse)
+from helpers import (
     gate_results,
     run_with_report,
 )
@@ -17,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_fairmind import result as fm_result
-from pytest_fairmind.gates import Bound, GateSyntaxError, evaluate, failed_gates, parse_gate
+from pytest_fairmind.gating.evaluate import evaluate, failed_gates
+from pytest_fairmind.gating.grammar import Bound, GateSyntaxError, parse_gate
 from pytest_fairmind.result import ModelResult
 
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
@@ -364,6 +364,8 @@ def test_failed_gate_exits_1_though_all_tests_passed(suite: pytest.Pytester) -> 
         "value": 0.75,
         "bound": ">= 0.8",
         "passed": False,
+        "outcome": "fail",
+        "rule": "bound",
     }
     # one readable summary line: model, key, value and bound
     result.stdout.fnmatch_lines(["gate FAILED: credit: age/demographic_parity_ratio = 0.75, bound >= 0.8*"])
@@ -504,7 +506,7 @@ def test_nan_value_fails_its_gate(pytester: pytest.Pytester) -> None:
     assert result.ret == 1
     assert gate_results(doc, "m") == [
         {"expr": "equal_opportunity_ratio>=0.8", "key": "equal_opportunity_ratio", "value": None,
-         "bound": ">= 0.8", "passed": False}
+         "bound": ">= 0.8", "passed": False, "outcome": "fail", "rule": "bound"}
     ]  # fmt: skip
     result.stdout.fnmatch_lines(["gate FAILED: m: equal_opportunity_ratio = nan, bound >= 0.8*"])
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
-from fairmind_core_support import (
-    clean_env,  # noqa: F401  (autouse)
+from helpers import (
     providers_conftest,
     run_with_report,
     usage_error,
@@ -163,9 +163,9 @@ def test_report_header_names_providers_and_gate_count(pytester: pytest.Pytester)
     result = pytester.runpytest("--fairmind-provider=probe", "--fairmind-gate=accuracy<=1")
     header = _header(result)
     assert "probe (project=fairmind" in header
-    assert "gates: 3 configured" in header
+    assert "gates: 3 from options/ini (marker gates are added per test)" in header
     result = pytester.runpytest()
-    assert _header(result).startswith("fairmind: providers: none; gates: 2 configured")
+    assert _header(result).startswith("fairmind: providers: none; gates: 2 from options/ini")
 
 
 def test_report_header_redacts_credentials(pytester: pytest.Pytester) -> None:
@@ -246,9 +246,9 @@ def test_ini_twins_read_from_every_config_file(pytester: pytest.Pytester, kind: 
         "probe (project=proj-from-ini uri=sqlite:///from-ini.db mode=disabled timeout=7 plots=False)"
         in header
     )
-    assert "gates: 2 configured" in header
+    assert "gates: 2 from options/ini" in header
     result.stdout.fnmatch_lines(["*gate failed (warn only): m: accuracy = 0.8*"])
-    from fairmind_core_support import history_entries, load_report
+    from helpers import history_entries, load_report
 
     doc = load_report(pytester.path / "ini-report.json")  # fairmind_json
     assert doc["session"]["project"] == "proj-from-ini"
@@ -349,7 +349,7 @@ def test_env_project_reaches_report(pytester: pytest.Pytester, monkeypatch: pyte
 def test_project_falls_back_to_the_providers_own_env(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, provider: str, env_name: str
 ) -> None:
-    from fairmind_core_support import provider_log
+    from helpers import provider_log
 
     providers_conftest(pytester, fake_builtins=True)
     pytester.makepyfile(RECORDING_TEST)
@@ -554,7 +554,7 @@ def test_provider_factory_failure_is_a_usage_error(pytester: pytest.Pytester) ->
 
 
 def test_settings_errors_name_the_option_unit() -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], dict[str, Any], str]] = [
         ({"timeout": "x"}, {}, "--fairmind-timeout"),
         ({"gate_action": "x"}, {}, "--fairmind-gate-action"),
         ({"wandb_mode": "x"}, {}, "--fairmind-wandb-mode"),

@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fairmind_core_support import (
-    clean_env,  # noqa: F401  (autouse)
+from helpers import (
     outcomes,
     run_with_report,
 )
@@ -543,12 +542,18 @@ def test_record_and_assess_signatures_match_the_spec() -> None:
     ]
     assess = inspect.signature(Fairmind.assess)
     params = list(assess.parameters.values())[1:]
-    assert [(p.name, p.kind) for p in params[:2]] == [
-        ("y_true", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-        ("y_pred", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    assert [(p.name, p.kind, p.default) for p in params[:2]] == [
+        ("y_true", inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty),
+        ("y_pred", inspect.Parameter.POSITIONAL_OR_KEYWORD, None),
     ]
     assert {p.name: p.default for p in params[2:]} == {
         "sensitive_features": inspect.Parameter.empty,
+        "y_score": None,
+        "task": None,
+        "metrics": None,
+        "threshold": None,
+        "class_names": None,
+        "per_class": False,
         "model": None,
         "scope": None,
         "sample_weight": None,

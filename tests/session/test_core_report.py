@@ -9,19 +9,21 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from fairmind_core_support import (
+from helpers import (
     REPORT,
-    clean_env,  # noqa: F401  (autouse)
+    TWO_MODELS,
     history_entries,
     load_report,
     providers_conftest,
     run_with_report,
     schema,
     strict_loads,
+    third_party_conftest,
     validate,
 )
 
 from pytest_fairmind import report as report_module
+from pytest_fairmind.dispatch import PENDING_ERROR
 from pytest_fairmind.result import ModelResult, SessionResult
 
 FULL_SUITE = """
@@ -299,32 +301,29 @@ def test_history_saved_for_a_session_that_recorded(pytester: pytest.Pytester) ->
     assert not [p for p in (folder / "sessions").iterdir() if p.suffix != ".json"]  # atomic: no temp files
 
 
-def test_history_saved_before_providers_are_called(pytester: pytest.Pytester) -> None:
-    providers_conftest(
-        pytester,
-        extra="""
-        import glob
-        import pytest
-
-        @pytest.hookimpl(tryfirst=True)
-        def pytest_fairmind_register_providers(registry):
-            class Spy:
-                name = "spy"
-
-                def target(self):
-                    return "spy"
-
-                def log(self, session, *, timeout):
-                    with open("spy.txt", "w") as fh:
-                        fh.write(str(len(glob.glob(".fairmind/sessions/*.json"))))
-                    return ProviderOutcome(ok=True)
-
-            registry.register("spy", lambda settings: Spy())
-        """,
-    )
-    pytester.makepyfile(RECORDING)
-    assert pytester.runpytest("--fairmind-provider=spy").ret == 0
-    assert (pytester.path / "spy.txt").read_text() == "1"
+def test_history_saved_before_providers_are_called_and_updated_after(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(third_party_conftest({"peek": "peek", "nope": "fail"}))
+    pytester.makepyfile(test_models=TWO_MODELS)
+    result, doc = run_with_report(pytester, "--fairmind-provider=peek,nope")
+    assert result.ret == 0, result.stdout.str()
+    during = load_report(pytester.path / "peek-peek.json")  # what the history held while providers ran
+    assert {name: p["error"] for name, p in during["providers"].items()} == {
+        "peek": PENDING_ERROR,
+        "nope": PENDING_ERROR,
+    }
+    assert during["models"] == doc["models"]
+    [entry] = history_entries(pytester.path / ".fairmind")
+    after = load_report(entry)
+    assert after["providers"]["peek"]["ok"] is True
+    assert after["providers"]["nope"] == {
+        "ok": False,
+        "error": "nope: server said no",
+        "runs": {},
+        "target": "memory://nope",
+    }
+    assert after == doc  # the entry and the report are the same document
+    assert (pytester.path / ".fairmind" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert not [p for p in entry.parent.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
 @pytest.mark.parametrize(
@@ -376,7 +375,8 @@ def test_history_keep_prunes_to_the_newest(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(RECORDING)
     ids = []
     for _ in range(4):
-        _, doc = run_with_report(pytester)
+        result, doc = run_with_report(pytester)
+        assert result.ret == 0, result.stdout.str()
         ids.append(doc["session"]["id"])
     entries = history_entries(pytester.path / ".fairmind")
     assert [load_report(p)["session"]["id"] for p in entries] == ids[-2:]
@@ -409,7 +409,7 @@ def test_no_github_summary_without_the_variable(pytester: pytest.Pytester) -> No
 
 
 def test_json_path_that_is_a_folder_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    from fairmind_core_support import usage_error
+    from helpers import usage_error
 
     pytester.mkdir("reports")
     pytester.makepyfile(RECORDING)

@@ -6,9 +6,8 @@ import os
 from typing import Any
 
 import pytest
-from fairmind_core_support import (
+from helpers import (
     REPORT,
-    clean_env,  # noqa: F401  (autouse)
     load_report,
     outcomes,
     provider_log,

@@ -1,1 +1,2 @@
-"""Unit tests: pure modules, no subprocess, no pytester session."""
+"""Unit tests: pure modules, no subprocess, no pytester session (the environment is cleared per
+test by the root conftest)."""

@@ -11,20 +11,18 @@ from pathlib import Path
 import pytest
 
 from pytest_fairmind import history, report
-from pytest_fairmind.baseline import (
+from pytest_fairmind.gating.baseline import NO_BASELINE, Baseline
+from pytest_fairmind.gating.directions import (
     HIGHER,
     LOWER,
-    NO_BASELINE,
-    Baseline,
-    BaselineError,
     Declaration,
     Directions,
-    check_source,
     declarations,
-    load_baseline,
     recorded_directions,
 )
-from pytest_fairmind.gates import GateSyntaxError, Tolerance, evaluate, parse_gate
+from pytest_fairmind.gating.evaluate import evaluate
+from pytest_fairmind.gating.grammar import GateSyntaxError, Tolerance, parse_gate
+from pytest_fairmind.gating.sources import BaselineError, BaselineRequest, check_source, read_baseline
 from pytest_fairmind.result import GateResult, ModelResult, SessionResult
 from pytest_fairmind.summary import markdown, regression_rows, verdict_lines
 
@@ -334,7 +332,7 @@ def test_evaluate_without_a_baseline_object_does_not_evaluate_rules() -> None:
 # --- sources ---------------------------------------------------------------------------------
 
 
-def _session(sid: str, started: str, project: str = "p", **models: ModelResult) -> SessionResult:
+def _session(sid: str, started: str, project: str = "p", /, **models: ModelResult) -> SessionResult:
     return SessionResult(id=sid, project=project, started=started, models=dict(models))
 
 
@@ -348,10 +346,14 @@ def test_file_source(tmp_path: Path) -> None:
     )
     path = tmp_path / "base.json"
     path.write_text(report.dumps(session), encoding="utf-8")
-    baseline = load_baseline("base.json", project="other", history_folder=tmp_path, workdir=str(tmp_path))
+    baseline = read_baseline(
+        BaselineRequest("base.json", project="other", history_folder=tmp_path, workdir=str(tmp_path))
+    )
     assert baseline.available and baseline.models["m"][EOD] == 0.1 and math.isnan(baseline.models["m"]["x"])
     assert baseline.description == "base.json (session s1)"
-    missing = load_baseline("nope.json", project="p", history_folder=tmp_path, workdir=str(tmp_path))
+    missing = read_baseline(
+        BaselineRequest("nope.json", project="p", history_folder=tmp_path, workdir=str(tmp_path))
+    )
     assert not missing.available and missing.reason == "nope.json: no such file"
 
 
@@ -382,22 +384,34 @@ def test_last_source_takes_each_metrics_newest_usable_value(tmp_path: Path) -> N
         "m",
         metrics={EOD: 0.30, DPR: 0.8},
         gates=[
-            GateResult("eq* ~ 0.02", EOD, 0.30, "<= 0.12 (...)", False, baseline=0.1, change=0.2),
-            GateResult("dem* ~ 0.2", DPR, 0.8, ">= 0.7 (...)", True, baseline=0.9, change=-0.1),
+            GateResult(
+                "eq* ~ 0.02", EOD, 0.30, "<= 0.12 (...)", "fail", "regression", baseline=0.1, change=0.2
+            ),
+            GateResult(
+                "dem* ~ 0.2", DPR, 0.8, ">= 0.7 (...)", "pass", "regression", baseline=0.9, change=-0.1
+            ),
         ],
     )
     _save(folder, _session("s4", "2025-01-01T00:00:04+00:00", m=regressed))
     # the session being evaluated now (excluded by id)
     _save(folder, _session("now", "2025-01-01T00:00:05+00:00", m=ModelResult("m", metrics={EOD: 7.0})))
 
-    baseline = load_baseline("last", project="p", history_folder=folder, exclude_session="now")
+    baseline = read_baseline(
+        BaselineRequest("last", project="p", history_folder=folder, exclude_session="now")
+    )
     assert baseline.available
     assert baseline.models == {"m": {EOD: 0.10, DPR: 0.8}, "z": {EOD: 0.5}}
     assert baseline.description.startswith("last (3 earlier session(s) in ")
 
     # fairmind check of s2: only sessions up to its start count
-    older = load_baseline(
-        "last", project="p", history_folder=folder, exclude_session="s2", before="2025-01-01T00:00:02+00:00"
+    older = read_baseline(
+        BaselineRequest(
+            "last",
+            project="p",
+            history_folder=folder,
+            exclude_session="s2",
+            before="2025-01-01T00:00:02+00:00",
+        )
     )
     assert older.models == {"m": {EOD: 0.10, DPR: 0.9}, "z": {EOD: 0.5}}
 
@@ -405,7 +419,7 @@ def test_last_source_takes_each_metrics_newest_usable_value(tmp_path: Path) -> N
 def test_last_source_keeps_a_nan_when_nothing_finite_is_known(tmp_path: Path) -> None:
     folder = tmp_path / ".fairmind"
     _save(folder, _session("s1", "2025-01-01T00:00:01+00:00", m=ModelResult("m", metrics={EOD: math.nan})))
-    baseline = load_baseline("last", project="p", history_folder=folder)
+    baseline = read_baseline(BaselineRequest("last", project="p", history_folder=folder))
     assert math.isnan(baseline.models["m"][EOD])
     assert baseline.value("m", EOD) == (None, "the baseline value is nan")
 
@@ -414,10 +428,12 @@ def test_no_failed_no_baseline_results_are_skipped_under_strict(tmp_path: Path) 
     """A strict first run fails its rules with "no baseline": its values still become the baseline."""
     folder = tmp_path / ".fairmind"
     first = ModelResult(
-        "m", metrics={EOD: 0.1}, gates=[GateResult("eq* ~ 0.02", EOD, 0.1, NO_BASELINE, False)]
+        "m", metrics={EOD: 0.1}, gates=[GateResult("eq* ~ 0.02", EOD, 0.1, NO_BASELINE, "fail", "regression")]
     )
     _save(folder, _session("s1", "2025-01-01T00:00:01+00:00", m=first))
-    assert load_baseline("last", project="p", history_folder=folder).models == {"m": {EOD: 0.1}}
+    assert read_baseline(BaselineRequest("last", project="p", history_folder=folder)).models == {
+        "m": {EOD: 0.1}
+    }
 
 
 def test_last_source_orders_sessions_of_the_same_second_by_write_time(tmp_path: Path) -> None:
@@ -428,18 +444,18 @@ def test_last_source_orders_sessions_of_the_same_second_by_write_time(tmp_path: 
     early = _save(folder, _session("zzzz", stamp, m=ModelResult("m", metrics={EOD: 0.1})))
     os.utime(early, (1_000_000, 1_000_000))
     os.utime(late, (2_000_000, 2_000_000))
-    assert load_baseline("last", project="p", history_folder=folder).models["m"][EOD] == 0.2
+    assert read_baseline(BaselineRequest("last", project="p", history_folder=folder)).models["m"][EOD] == 0.2
 
 
 def test_last_source_with_no_history(tmp_path: Path) -> None:
-    baseline = load_baseline("last", project="p", history_folder=tmp_path / "none")
+    baseline = read_baseline(BaselineRequest("last", project="p", history_folder=tmp_path / "none"))
     assert not baseline.available
     assert "no earlier session of project 'p'" in baseline.reason and "first run?" in baseline.reason
 
 
 def test_no_source() -> None:
-    baseline = load_baseline(
-        None, project="p", history_folder=Path("x"), no_source_reason="no --baseline given"
+    baseline = read_baseline(
+        BaselineRequest(None, project="p", history_folder=Path("x"), no_source_reason="no --baseline given")
     )
     assert not baseline.available and baseline.reason == "no --baseline given"
 
@@ -448,7 +464,7 @@ def test_recorded_directions_come_back_from_a_report() -> None:
     model = ModelResult(
         "m*",
         metrics={"sex/gap[1]": 0.1},
-        gates=[GateResult("gap* ~ 1", "sex/gap[1]", 0.1, NO_BASELINE, True, direction=LOWER)],
+        gates=[GateResult("gap* ~ 1", "sex/gap[1]", 0.1, NO_BASELINE, "pass", "regression", direction=LOWER)],
     )
     session = report.session_from_dict(json.loads(report.dumps(_session("s", "2025", **{"m*": model}))))
     assert session.models["m*"].gates[0].direction == LOWER
@@ -517,7 +533,8 @@ def test_report_fields_of_regression_gates() -> None:
     assert nan_gate["value"] is None and nan_gate["change"] is None and nan_gate["baseline"] == 0.0
     plain = json.loads(
         report.dumps(
-            _session("s", "x", m=ModelResult("m", gates=[GateResult("x<=1", "x", 0.5, "<= 1", True)]))
+            _session("s", "x", m=ModelResult("m", gates=[GateResult("x<=1", "x", 0.5, "<= 1", "pass")]))
         )
     )
-    assert set(plain["models"]["m"]["gates"][0]) == {"expr", "key", "value", "bound", "passed"}
+    fields = {"expr", "key", "value", "bound", "passed", "outcome", "rule"}
+    assert set(plain["models"]["m"]["gates"][0]) == fields

@@ -1,10 +1,11 @@
-"""CI gates: ``[MODEL:]METRIC OP NUMBER``, ``[MODEL:]NUMBER OP METRIC OP NUMBER`` and regression
-rules ``[MODEL:]METRIC ~ TOLERANCE[%]`` (may get worse than the baseline by at most TOLERANCE).
+"""The gate grammar: ``[MODEL:]METRIC OP NUMBER``, ``[MODEL:]NUMBER OP METRIC OP NUMBER`` and
+regression rules ``[MODEL:]METRIC ~ TOLERANCE[%]`` (may get worse than the baseline by at most
+TOLERANCE); see docs/gates.md and docs/baseline.md.
 
 Pure (no pytest import). ``MODEL`` is the text before the last ``:`` (keys never contain one) and
 may be an fnmatch glob. ``METRIC`` is a key or an fnmatch glob over whole keys; a name without
 ``/`` also matches the last segment of any key, so ``demographic_parity_ratio>=0.8`` checks every
-scope of every model. NaN fails its gate; a gate that matches nothing is "not evaluated".
+scope of every model. Evaluation lives in :mod:`pytest_fairmind.gating.evaluate`.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING
+from typing import Any
 
-from pytest_fairmind.result import GateResult, ModelResult
-
-if TYPE_CHECKING:
-    from pytest_fairmind.baseline import Baseline
+from pytest_fairmind.numtext import exact, short
+from pytest_fairmind.result import BOUND, REGRESSION
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -31,13 +30,6 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _OP_PATTERN = re.compile(r"<=|>=|<|>")
 _FLIP = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]?inf$", re.IGNORECASE)
-
-
-def number_text(value: float) -> str:
-    """``value`` as written (shortest round-trip form, ``1`` not ``1.0``): a bound or a gated value
-    must not be rounded, or a failure would read ``ratio = 0.8, bound >= 0.8``."""
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
 
 
 class GateSyntaxError(ValueError):
@@ -53,7 +45,7 @@ class Bound:
         return _OPS[self.op](value, self.number)
 
     def __str__(self) -> str:
-        return f"{self.op} {number_text(self.number)}"
+        return f"{self.op} {exact(self.number)}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +67,8 @@ class Tolerance:
         return self.amount / 100.0 * abs(baseline) if self.relative else self.amount
 
     def __str__(self) -> str:
-        return f"{self.amount:g}%" if self.relative else f"{self.amount:g}"
+        text = short(self.amount, 6)
+        return f"{text}%" if self.relative else text
 
 
 @dataclass(frozen=True)
@@ -87,6 +80,11 @@ class Gate:
     metric: str
     bounds: tuple[Bound, ...] = ()
     tolerance: Tolerance | None = None
+
+    @property
+    def rule(self) -> str:
+        """``"regression"`` for a rule against the baseline, else ``"bound"``."""
+        return BOUND if self.tolerance is None else REGRESSION
 
     @property
     def bound_text(self) -> str:
@@ -166,10 +164,10 @@ def _parse_regression(expr: str, model: str | None, text: str) -> Gate:
     if not tolerance_text:
         raise GateSyntaxError(f"{usage}: the tolerance is missing")
     relative = tolerance_text.endswith("%")
-    number_text = tolerance_text[:-1].strip() if relative else tolerance_text
-    if not _NUMBER.match(number_text):
+    amount_text = tolerance_text[:-1].strip() if relative else tolerance_text
+    if not _NUMBER.match(amount_text):
         raise GateSyntaxError(f"{usage}: {tolerance_text!r} is not a tolerance")
-    amount = float(number_text)
+    amount = float(amount_text)
     if amount < 0 or math.isinf(amount):
         raise GateSyntaxError(
             f"gate {expr!r}: the tolerance must be a finite number >= 0, not {tolerance_text!r}"
@@ -177,46 +175,38 @@ def _parse_regression(expr: str, model: str | None, text: str) -> Gate:
     return Gate(expr=expr.strip(), model=model, metric=metric, tolerance=Tolerance(amount, relative))
 
 
-def evaluate(
-    gates: Iterable[Gate],
-    models: Mapping[str, ModelResult],
-    *,
-    baseline: Baseline | None = None,
-) -> list[str]:
-    """Attach :class:`GateResult`s to ``models`` (in place); return the exprs that matched nothing.
-
-    Verdicts are recomputed. A gate repeated (ini and command line, or several marked tests) is
-    evaluated once. Regression rules need ``baseline``; without one they are not evaluated.
-    """
-    not_evaluated: list[str] = []
-    seen: set[tuple[str | None, str, tuple[Bound, ...], Tolerance | None]] = set()
-    for gate in gates:
-        identity = (gate.model, gate.metric, gate.bounds, gate.tolerance)
-        if identity in seen:
-            continue
-        seen.add(identity)
-        matched = False
-        for name, result in models.items():
-            if not gate.matches_model(name):
-                continue
-            for key in sorted(result.metrics):
-                if not gate.matches_key(key):
-                    continue
-                value = result.metrics[key]
-                if gate.tolerance is None:
-                    matched = True
-                    result.gates.append(GateResult(gate.expr, key, value, gate.bound_text, gate.check(value)))
-                elif baseline is not None:
-                    outcome = baseline.compare(gate, name, key, value)
-                    if outcome is not None:
-                        matched = True
-                        result.gates.append(outcome)
-        if not matched:
-            not_evaluated.append(gate.expr)
-    for result in models.values():
-        result.recompute_verdict()
-    return not_evaluated
+def rule_of(expr: str) -> str:
+    """The kind of rule a gate expression is (``"bound"`` when it does not parse): for exprs kept as
+    text, such as a report's ``gates_not_evaluated``."""
+    try:
+        return parse_gate(expr).rule
+    except GateSyntaxError:
+        return BOUND
 
 
-def failed_gates(models: Mapping[str, ModelResult]) -> list[tuple[str, GateResult]]:
-    return [(name, g) for name, m in models.items() for g in m.gates if not g.passed]
+def for_model(gate: Gate, model: str) -> Gate:
+    """A gate that names no model applied to ``model``, its text prefixed (``m:accuracy >= 0.8``)."""
+    return replace(gate, model=model, expr=f"{model}:{gate.expr}")
+
+
+def gate_to_plain(gate: Gate) -> dict[str, Any]:
+    """A parsed gate as plain data (it crosses xdist on a test report): no parsing on the way back."""
+    return {
+        "expr": gate.expr,
+        "model": gate.model,
+        "metric": gate.metric,
+        "bounds": [[b.op, b.number] for b in gate.bounds],
+        "tolerance": None if gate.tolerance is None else [gate.tolerance.amount, gate.tolerance.relative],
+    }
+
+
+def gate_from_plain(data: Mapping[str, Any]) -> Gate:
+    """The :class:`Gate` that :func:`gate_to_plain` wrote."""
+    tolerance = data.get("tolerance")
+    return Gate(
+        expr=str(data["expr"]),
+        model=None if data.get("model") is None else str(data["model"]),
+        metric=str(data["metric"]),
+        bounds=tuple(Bound(str(op), float(number)) for op, number in data.get("bounds") or ()),
+        tolerance=None if tolerance is None else Tolerance(float(tolerance[0]), bool(tolerance[1])),
+    )

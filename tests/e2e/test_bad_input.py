@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import run_pytest, write
-
-pytest_plugins = ["pytester"]
+from helpers import MlflowStore, read_runs, run_pytest, runs_of, write
 
 # Each inner test either records (conversions, checked in the report) or asserts the error the
 # plugin raises (checked inside the session, where the exception happens).
@@ -259,22 +258,6 @@ def test_assess_edge_cases(matrix: tuple[Any, dict[str, Any], float]) -> None:
     assert model["nonfinite"]["flat/demographic_parity_ratio"] == "nan"  # 0/0
 
 
-def test_collisions_under_w_error_fail_cleanly(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        """
-        def test_a(fairmind):
-            fairmind.record({"shared": 1.0}, model="m")
-        def test_b(fairmind):
-            fairmind.record({"shared": 2.0}, model="m")
-        """
-    )
-    result = pytester.runpytest("-W", "error", "-p", "no:cacheprovider", "--fairmind-json=r.json")
-    assert result.ret == 1
-    result.stdout.no_fnmatch_line("*INTERNALERROR*")
-    result.stdout.fnmatch_lines(["*FairmindWarning turned into an error: model 'm': metric 'shared'*"])
-    assert json.loads((pytester.path / "r.json").read_text())["session"]["exitstatus"] == 1
-
-
 NUMPY_UNDER_XDIST = """
 import numpy as np
 import pytest
@@ -310,11 +293,11 @@ def test_odd(fairmind, model):
 """
 
 
-def test_odd_names_and_huge_values_reach_the_providers(tmp_path: Path) -> None:
+def test_odd_names_and_huge_values_reach_the_providers(tmp_path: Path, mlflow_store: MlflowStore) -> None:
     """Unicode and '/' model names, 1 MB params, NaN and inf, a scope with '/': MLflow and W&B
     (offline) log every model, with no error."""
     write(tmp_path, "test_odd.py", ODD_MODELS_TO_PROVIDERS)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_store(tmp_path)
     result = run_pytest(
         tmp_path,
         "--fairmind-provider=mlflow,wandb",
@@ -329,10 +312,6 @@ def test_odd_names_and_huge_values_reach_the_providers(tmp_path: Path) -> None:
         assert providers[name]["ok"], (name, providers[name])
         assert set(providers[name]["runs"]) == {"modèle-ß-模型", "team/model:v2"}
 
-    import warnings
-
-    from fixtures_mlflow import runs_of
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runs = runs_of(uri, "fairmind")
@@ -343,35 +322,8 @@ def test_odd_names_and_huge_values_reach_the_providers(tmp_path: Path) -> None:
         assert math.isnan(run.data.metrics["nan"])
         assert run.data.metrics["grp/a/accuracy"] == 0.75
 
-    from wandb_records import read_runs
-
     wandb_runs = read_runs(str(tmp_path / "wb" / "wandb"))
     assert sorted(wandb_runs) == ["modèle-ß-模型", "team/model:v2"]
     for run in wandb_runs.values():
         assert run.config["blob"] == "y" * 1_000_000
         assert run.metrics["inf"] == math.inf
-
-
-def test_a_hook_amending_results_with_numpy_values(pytester: pytest.Pytester) -> None:
-    """``pytest_fairmind_model_result`` may add numpy numbers (a metric computed with numpy):
-    they are saved and reported like recorded ones, never an INTERNALERROR."""
-    pytester.makeconftest(
-        """
-        import numpy as np
-
-        def pytest_fairmind_model_result(result, session):
-            result.metrics["n_rows"] = np.int64(3)
-            result.metrics["auc"] = np.float32(0.5)
-        """
-    )
-    pytester.makepyfile(
-        """
-        def test_a(fairmind):
-            fairmind.record({"accuracy": 0.5}, model="m")
-        """
-    )
-    result = pytester.runpytest("-p", "no:cacheprovider", "--fairmind-json=r.json")
-    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
-    assert result.ret == 0
-    metrics = json.loads((pytester.path / "r.json").read_text())["models"]["m"]["metrics"]
-    assert metrics == {"accuracy": 0.5, "n_rows": 3.0, "auc": 0.5}
