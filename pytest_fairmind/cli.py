@@ -26,22 +26,18 @@ from pytest_fairmind.result import ProviderOutcome, SessionResult
 from pytest_fairmind.settings import (
     WANDB_MODES,
     SettingsError,
-    clamp_timeout,
     normalize_wandb_mode,
     pick,
     split_list,
 )
 from pytest_fairmind.summary import provider_lines, verdict_lines
+from pytest_fairmind.timeouts import clamp_timeout
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: How ``fairmind check`` names strict mode in what it prints.
 CHECK_STRICT = "--strict"
 #: How much longer than its own budget a replay waits for another replay of the same entry.
 _LOCK_MARGIN_S = 60.0
-#: The longest ``--timeout``: 24 days. Waits on child processes that read their output poll with
-#: a C int of milliseconds, and a provider child's alarm adds a margin to its budget: past this
-#: either overflows (``inf`` and ``1e10`` mean "no practical limit").
-MAX_TIMEOUT_S = float((2**31 - 1) // 1000 - 3600)
 ENTRY_POINT_GROUP = "pytest_fairmind.providers"
 
 
@@ -469,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help/--version
         return int(exc.code or 0)
     try:  # inf and 1e10 mean "no practical limit"; what waits accept is the most it can be
-        args.timeout = min(clamp_timeout(args.timeout), MAX_TIMEOUT_S)
+        args.timeout = clamp_timeout(args.timeout)
     except ValueError:
         print(
             f"fairmind: error: --timeout must be > 0 seconds (inf: no limit), got {args.timeout!r}",

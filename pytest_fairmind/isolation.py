@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from pytest_fairmind import procs
 from pytest_fairmind.providers.base import BUDGET_START_ENV, Provider, ProviderSettings, budget_spent
@@ -86,6 +86,7 @@ class IsolatedProvider:
         self._running: set[_Child] = set()
         self._warm: _Child | None = None
         self._lock = threading.Lock()
+        self.warm_error: str | None = None  # why warm_up() started nothing (log starts a child then)
 
     def cancel(self) -> None:
         """Kill the provider processes of :meth:`log` calls still running and remove their folders
@@ -115,12 +116,16 @@ class IsolatedProvider:
         with self._lock:
             if self._warm is not None:
                 return
-            with contextlib.suppress(OSError):
+            try:
                 child = _Child.start(self._settings.workdir)
-                if child.send({"op": "init", **self._init_order(warm=True)}):
-                    self._warm = child
-                else:
-                    child.finish()
+            except OSError as exc:
+                self.warm_error = f"provider process not started: {exc}"
+                return
+            if child.send({"op": "init", **self._init_order(warm=True)}):
+                self._warm = child
+            else:
+                self.warm_error = "provider process gone at once"
+                child.finish()
 
     def prepare(self, project: str) -> None:
         """Something was recorded: the warm child may create the store and experiment now."""
@@ -413,7 +418,7 @@ class _Broken:
         raise self.exc
 
 
-def _log(provider: Any, life: _Life, timeout: float) -> int:
+def _log(provider: Any, life: _Life, timeout: float) -> NoReturn:
     payload = os.path.join(life.folder, "payload.json")
     outcome_path = os.path.join(life.folder, "outcome.json")
     try:
@@ -430,7 +435,12 @@ def _log(provider: Any, life: _Life, timeout: float) -> int:
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(provider_to_dict(outcome), fh)
     os.replace(tmp, outcome_path)
-    return 0
+    # Done: the parent reads the outcome once we have exited. Tearing down an interpreter that
+    # imported mlflow or wandb takes a good part of a second and writes nothing that matters (the
+    # providers finish their runs and wandb's service within log()), so skip it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,13 @@ back validated :class:`Settings` or a :class:`SettingsError` naming the option.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pytest_fairmind.gating.grammar import GateSyntaxError, parse_gate
 from pytest_fairmind.gating.pipeline import GATE_ACTIONS
+from pytest_fairmind.timeouts import clamp_timeout
 
 T = TypeVar("T")
 
@@ -33,23 +33,6 @@ def normalize_wandb_mode(text: str) -> str | None:
 
 class SettingsError(ValueError):
     """A bad option value; the message names the option."""
-
-
-#: The longest wait threads and signals accept: ``threading`` refuses timeouts past
-#: ``threading.TIMEOUT_MAX`` and ``signal.alarm`` takes a C int of seconds (OverflowError beyond).
-MAX_TIMEOUT = float(min(threading.TIMEOUT_MAX, 2**31 - 1))
-MIN_TIMEOUT = 0.001
-
-
-def clamp_timeout(seconds: float) -> float:
-    """``seconds`` as a timeout every wait of the plugin and the CLI accepts: at most
-    :data:`MAX_TIMEOUT` (``inf`` and ``1e10`` mean "no practical limit").
-
-    NaN, negative and zero are no timeout: ``ValueError`` (callers turn it into a usage error).
-    """
-    if math.isnan(seconds) or seconds < MIN_TIMEOUT:
-        raise ValueError(f"expected a number of seconds >= {MIN_TIMEOUT:g}, got {seconds!r}")
-    return min(float(seconds), MAX_TIMEOUT)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Which way is better for a metric: what regression rules need to call a change "worse".
 
-Pure (no pytest import). Known for built-in metrics (``*_difference``: lower is better; ``*_ratio``
-and ``accuracy``: higher is better; their ``.ci_low`` / ``.ci_high`` bounds alike) and declared
+Pure (no pytest import). Known for built-in metrics (``*_difference``, ``*_group_max``, mean
+absolute and squared error: lower is better; ``*_ratio``, ``*_group_min`` and ``accuracy``: higher
+is better; their ``.ci_low`` / ``.ci_high`` bounds alike) and declared
 for others (ini ``fairmind_lower_is_better`` / ``fairmind_higher_is_better``, the marker's
 ``lower_is_better=`` / ``higher_is_better=``, ``fairmind check --lower-is-better``). A rule is never
 applied to a metric of unknown direction. See docs/baseline.md.
@@ -17,7 +18,15 @@ from pytest_fairmind.result import SessionResult
 
 LOWER = "lower"
 HIGHER = "higher"
-_BUILTIN_DIRECTIONS = (("*_difference", LOWER), ("*_ratio", HIGHER), ("accuracy", HIGHER))
+_BUILTIN_DIRECTIONS = (
+    ("*_difference", LOWER),
+    ("*_ratio", HIGHER),
+    ("*_group_min", HIGHER),  # the worst group of a higher-is-better metric (accuracy, AUC, R^2)
+    ("*_group_max", LOWER),  # the worst group of an error (zero-one loss, MAE, log loss)
+    ("accuracy", HIGHER),
+    ("mean_absolute_error", LOWER),
+    ("mean_squared_error", LOWER),
+)
 _CI_SUFFIXES = (".ci_low", ".ci_high")
 
 #: How to declare a direction, as said in the pytest summary and by ``fairmind check``.

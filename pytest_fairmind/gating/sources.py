@@ -30,13 +30,11 @@ from pathlib import Path
 from pytest_fairmind import history, report
 from pytest_fairmind.gating.baseline import PYTEST_STRICT, Baseline, merge_older, regressed_keys
 from pytest_fairmind.gating.directions import PYTEST_HINT, Directions
+from pytest_fairmind.timeouts import clamp_timeout
 
 LAST = "last"
 MLFLOW = "mlflow"
 _FLOAT_MAX = sys.float_info.max  # what MLflow's SQL stores keep for +-inf
-#: ``subprocess.run(capture_output=True, timeout=...)`` waits with poll(), which takes a C int of
-#: milliseconds: a longer timeout raises OverflowError (24 days is "no limit" in practice).
-_SELECT_MAX_S = (2**31 - 1) // 1000
 
 Values = dict[str, dict[str, float]]  # model -> metric key -> value
 
@@ -278,7 +276,7 @@ def _from_mlflow(
         [sys.executable, "-m", "pytest_fairmind.gating.mlflow_query", uri, experiment, exclude_session or ""],
         capture_output=True,
         text=True,
-        timeout=min(timeout, _SELECT_MAX_S),
+        timeout=clamp_timeout(timeout),
         env=env,
         cwd=workdir,
         check=False,

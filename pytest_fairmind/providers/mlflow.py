@@ -633,6 +633,7 @@ class MlflowProvider:
         self._settings = settings
         self._uri = resolve_tracking_uri(settings)
         self._opened: tuple[str, Any, str] | None = None  # (project, client, experiment id) of prepare()
+        self._hard_deadline = math.inf  # the caller's deadline of the log() under way (monotonic)
 
     @property
     def tracking_uri(self) -> str:
@@ -755,6 +756,7 @@ class MlflowProvider:
                 del alembic
             del mlflow
             _silence_loggers()
+        _warm_charts(self._settings.plots)
 
     def prepare(self, project: str, *, timeout: float) -> None:
         """Something was recorded: create (or migrate) a local store and the experiment now,
@@ -776,6 +778,7 @@ class MlflowProvider:
         start = time.monotonic() - budget_spent()  # in a provider process: since the parent began
         # Finish a little before the parent's deadline so partial results are still reported.
         deadline = start + max(0.0, timeout - min(1.0, 0.05 * timeout))
+        self._hard_deadline = start + timeout
         target = self.target()
         outcome = ProviderOutcome(ok=True, target=target)
         if not session.models:
@@ -877,8 +880,7 @@ class MlflowProvider:
             if len(outcome.runs) < len(models):
                 outcome.error += f" ({len(outcome.runs)} of {len(models)} models logged)"
 
-    @staticmethod
-    def _budget_requests(deadline: float, *, done: int, total: int) -> None:
+    def _budget_requests(self, deadline: float, *, done: int, total: int) -> None:
         """Stop when the budget is spent, else cap each HTTP request at what is left of it."""
         left = deadline - time.monotonic()
         if left <= 0:
@@ -886,7 +888,10 @@ class MlflowProvider:
                 f"out of time (--fairmind-timeout) after {done} of {total} models; "
                 "the rest can be logged with `fairmind replay`"
             )
-        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, int(left)))  # mlflow wants an int
+        # MLflow takes whole seconds: rounded up while the request still ends by the caller's own
+        # deadline (which kills this process), else down; never a second of the budget lost.
+        seconds = math.ceil(left) if math.ceil(left) <= self._hard_deadline - time.monotonic() else int(left)
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, seconds))
 
     def _experiment_id(self, client: Any, name: str) -> str:
         """The experiment ``name``, created when missing; tagged as a model-development experiment
@@ -972,23 +977,48 @@ class MlflowProvider:
         repo.log_artifacts(folder, ARTIFACT_DIR)
 
 
-def _session_runs(client: Any, experiment_id: str, session_id: str) -> dict[str, list[Any]]:
-    """Active runs of ``session_id`` in the experiment, by model."""
-    from mlflow.entities import ViewType
+def _warm_charts(plots: bool) -> None:
+    """Import what drawing the per-group charts needs (matplotlib: about half a second)."""
+    from pytest_fairmind.plots import matplotlib_available
 
-    quote = "'" if "'" not in session_id else '"'
-    exact = quote not in session_id
-    filter_string = f"tags.`{TAG_SESSION}` = {quote}{session_id}{quote}" if exact else ""
+    if plots and matplotlib_available():
+        with contextlib.suppress(ImportError):
+            import matplotlib.backends.backend_agg
+            import matplotlib.figure
+
+            del matplotlib
+
+
+def _tag_filter(tag: str, value: str) -> str | None:
+    """An MLflow filter for ``tag = value``, None when the value cannot be quoted in one."""
+    quote = "'" if "'" not in value else '"'
+    return f"tags.`{tag}` = {quote}{value}{quote}" if quote not in value else None
+
+
+def _session_runs(
+    client: Any, experiment_id: str, session_id: str, model: str | None = None
+) -> dict[str, list[Any]]:
+    """Active runs of ``session_id`` (and of ``model``, when given) in the experiment, by model."""
+    from mlflow.entities import ViewType
+    from mlflow.exceptions import MlflowException
+
+    filters = [_tag_filter(TAG_SESSION, session_id), _tag_filter(TAG_MODEL, model) if model else None]
+    filter_string = " and ".join(f for f in filters if f)
     runs: dict[str, list[Any]] = {}
     token: str | None = None
     while True:
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=filter_string,
-            run_view_type=ViewType.ACTIVE_ONLY,
-            max_results=1000,
-            page_token=token,
-        )
+        try:
+            page = client.search_runs(
+                [experiment_id],
+                filter_string=filter_string,
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=1000,
+                page_token=token,
+            )
+        except MlflowException:
+            if model is None or token is not None:
+                raise
+            return _session_runs(client, experiment_id, session_id)  # a name the filter cannot hold
         for run in page:
             if run.data.tags.get(TAG_SESSION) == session_id:
                 runs.setdefault(run.data.tags.get(TAG_MODEL, ""), []).append(run)
@@ -1060,7 +1090,8 @@ class _Store:
         while True:
             with self._claiming():
                 if self.lock_path is not None:  # fresh, under the lock
-                    runs = _session_runs(self.client, self.experiment_id, self.session_id).get(model, [])
+                    found = _session_runs(self.client, self.experiment_id, self.session_id, model)
+                    runs = found.get(model, [])
                 done = self.finished(runs)
                 if done is not None:
                     return done

@@ -319,6 +319,12 @@ class WandbProvider:
             import wandb
 
             del wandb
+        if self._settings.plots and _charts_available():
+            with contextlib.suppress(ImportError):
+                import matplotlib.backends.backend_agg
+                import matplotlib.figure
+
+                del matplotlib
 
     def log(self, session: SessionResult, *, timeout: float) -> ProviderOutcome:
         target = redact_text(self.target())

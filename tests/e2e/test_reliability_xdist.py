@@ -54,7 +54,9 @@ def test_a_killed_worker_loses_only_its_unfinished_test(tmp_path: Path) -> None:
     assert "records of the tests it finished are included" in notice
     assert notice in result.out
     # The provider ran once, in the controller, with every model.
-    assert (tmp_path / "logged-good.txt").read_text() == ",".join(["dying", *(f"m{i}" for i in range(8))]) + "\n"
+    assert (tmp_path / "logged-good.txt").read_text() == ",".join(
+        ["dying", *(f"m{i}" for i in range(8))]
+    ) + "\n"
     assert report["providers"]["good"]["ok"] is True
     [entry] = result.entries()
     assert entry.read_text(encoding="utf-8").count('"sex/demographic_parity_ratio"') == 8

@@ -578,7 +578,9 @@ def test_warm_providers_import_early_and_create_the_store_only_once_something_wa
     provider = isolated("mlflow", workdir=str(tmp_path))  # the default store, ./mlflow.db
     started = start_providers([provider], explicit_project="warm")
     try:
-        [child] = isolation_children(os.getpid())
+        children = isolation_children(os.getpid())
+        assert len(children) == 1, (children, provider.warm_error)
+        [child] = children
         assert wait_for(lambda: has_imported_pydantic(child), 180), "the child never imported mlflow"
         time.sleep(0.5)
         assert not (tmp_path / "mlflow.db").exists()  # nothing recorded yet: no store

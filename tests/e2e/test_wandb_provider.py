@@ -296,7 +296,7 @@ def _check_run(run: WandbRun, session: SessionResult, model: ModelResult, *, cha
         "accuracy",
     ]
     rows = model.groups["sex"]
-    assert [r[0] for r in table["data"]] == [r["group"]["sex"] for r in rows]  # type: ignore[index]
+    assert [r[0] for r in table["data"]] == [r["group"]["sex"] for r in rows]
     assert table["data"][0][2] == rows[0]["selection_rate"]
     assert table["data"][0][3] is None  # NaN rate: an empty cell, not 0
     assert run.media_keys("image-file") == (["sex/by_group_chart"] if charts else [])

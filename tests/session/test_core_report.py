@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -182,12 +184,13 @@ def test_report_validates_schema_negative_cases() -> None:
     )
     good = strict_loads(report_module.dumps(session))
     validate(good)
-    for mutate in (
+    mutations: tuple[Callable[[dict[str, Any]], object], ...] = (
         lambda d: d.update(schema="pytest-fairmind/2"),
         lambda d: d["session"].pop("id"),
         lambda d: d["models"].update(m={"verdict": "maybe"}),
         lambda d: d["providers"].update(x={"ok": True}),
-    ):
+    )
+    for mutate in mutations:
         bad = json.loads(json.dumps(good))
         mutate(bad)
         with pytest.raises(AssertionError):

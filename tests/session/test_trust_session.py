@@ -158,7 +158,7 @@ def test_8_a_huge_timeout_is_clamped_and_the_session_ends_normally(
         """
     )
     result, doc = run_with_report(pytester, "--fairmind-provider=probe", f"--fairmind-timeout={timeout}")
-    from pytest_fairmind.settings import MAX_TIMEOUT
+    from pytest_fairmind.timeouts import MAX_TIMEOUT
 
     assert result.ret == 0, result.stdout.str() + result.stderr.str()
     assert "OverflowError" not in result.stdout.str() + result.stderr.str()
@@ -175,7 +175,7 @@ def test_8_nan_and_negative_timeouts_are_usage_errors(pytester: pytest.Pytester,
 
 
 def test_8_clamped_timeouts_are_accepted_by_threads_and_signals() -> None:
-    from pytest_fairmind.settings import MAX_TIMEOUT, clamp_timeout
+    from pytest_fairmind.timeouts import MAX_TIMEOUT, clamp_timeout
 
     for seconds in (1e10, math.inf, 1e300, float(2**40)):
         clamped = clamp_timeout(seconds)

@@ -113,9 +113,9 @@ def test_names_clashing_with_built_ins_are_refused(name: str) -> None:
 def test_bad_metrics_arguments() -> None:
     y, pred, group, _ = data(6, n=40)
     with pytest.raises(ValueError, match="metrics must be a mapping"):
-        assess(y, pred, sensitive_features=group, metrics=[skm.accuracy_score])
+        assess(y, pred, sensitive_features=group, metrics=[skm.accuracy_score])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="must be callable"):
-        assess(y, pred, sensitive_features=group, metrics={"m": 3})
+        assess(y, pred, sensitive_features=group, metrics={"m": 3})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="name 'a:b' must be"):
         assess(y, pred, sensitive_features=group, metrics={"a:b": skm.accuracy_score})
     with pytest.raises(ValueError, match="clashes"):

@@ -35,7 +35,7 @@ def test_signature_is_the_plain_functions_plus_model() -> None:
 def test_fixture_records_the_results_metrics_and_groups(kwargs: dict[str, Any]) -> None:
     sink: list[Any] = []
     fairmind = Fairmind("t.py::test", "m", sink)
-    y_true = [0, 1, 2, 1, 0, 2] if kwargs.get("task") == "multiclass" else [0, 1, 0, 1, 1, 0]
+    y_true: list[float] = [0, 1, 2, 1, 0, 2] if kwargs.get("task") == "multiclass" else [0, 1, 0, 1, 1, 0]
     if kwargs.get("task") == "regression":
         y_true = [1.0, 2.0, 0.5, 2.5, 2.0, 1.5]
     result = fairmind.assess(y_true, sensitive_features={"sex": ["F", "M"] * 3}, n_boot=0, **kwargs)
