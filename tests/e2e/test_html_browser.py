@@ -198,7 +198,18 @@ def test_report_page_in_chromium(
     scopes = {(a["data-scope"], a["data-column"]) for a in bars}
     assert {scope for scope, _ in scopes} == {"sex", "sex.age"}
     assert ("sex.age", "selection_rate") in scopes
-    assert len(bars) == 3 * 4  # two scopes of one model, one of the other, four rates each
+    # two scopes of one model, one of the other: one chart per rate column of each group table
+    rate_columns = {
+        key
+        for name in MODELS
+        for rows in doc["models"][name]["groups"].values()
+        for row in rows
+        for key, value in row.items()
+        if key not in ("group", "count", "ci", "impact_ratio")  # the impact ratio has its own table
+        and (value is None or isinstance(value, float))
+    }
+    assert {"selection_rate", "true_positive_rate", "false_positive_rate", "accuracy"} <= rate_columns
+    assert len(bars) == 3 * len(rate_columns)
     trends = dom.having("svg", "trend-chart")
     gated = {(name, g["key"]) for name in MODELS for g in doc["models"][name]["gates"]}
     assert {(a["data-model"], a["data-key"]) for a in trends} == gated
