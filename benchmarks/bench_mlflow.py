@@ -3,6 +3,7 @@
     python benchmarks/bench_mlflow.py            # 50 models x 200 metrics + 20 params, SQLite + server
     python benchmarks/bench_mlflow.py --quick    # 1 repeat, the per-call baseline on a fifth of the models
     python benchmarks/bench_mlflow.py --no-server
+    python benchmarks/bench_mlflow.py --artifacts  # group tables, gates, scans, charts (in-process)
 
 Every contender runs in a fresh interpreter against a fresh SQLite store:
 
@@ -203,7 +204,7 @@ def sqlite_part(args: argparse.Namespace) -> None:
 
 
 def server_part(args: argparse.Namespace) -> None:
-    from helpers import start_mlflow_server, stop_mlflow_server  # type: ignore[import-not-found]
+    from helpers import start_mlflow_server, stop_mlflow_server
 
     n, k, p = args.models, args.metrics, args.params
     with tempfile.TemporaryDirectory(prefix="fairmind-bench-server-") as tmp:
@@ -234,6 +235,92 @@ def server_part(args: argparse.Namespace) -> None:
             stop_mlflow_server(server.proc)
 
 
+ARTIFACT_MODELS = 10
+
+
+def artifacts_session(n_models: int) -> Any:
+    """Models as ``assess`` and ``scan`` leave them: two crossed group tables (binary labels: three
+    chart families), three gates with interval fields, a scan."""
+    from pytest_fairmind.result import GateResult
+
+    session = build_session(n_models, 50, 5)
+    rows = [
+        {"group": {"sex": s, "age": a}, "count": 100 + 10 * i, "selection_rate": 0.3 + 0.05 * i,
+         "true_positive_rate": 0.7, "false_positive_rate": 0.1, "false_negative_rate": 0.3,
+         "true_negative_rate": 0.9, "accuracy": 0.8, "balanced_accuracy": 0.8, "precision": 0.7,
+         "recall": 0.7, "f1": 0.7, "zero_one_loss": 0.2, "impact_ratio": (0.3 + 0.05 * i) / 0.55,
+         "ci": {"selection_rate": [0.25 + 0.05 * i, 0.35 + 0.05 * i]}}
+        for i, (s, a) in enumerate((s, a) for s in ("F", "M") for a in ("<30", "30-60", ">60"))
+    ]  # fmt: skip
+    scan_rows = [
+        {"conditions": {"sex": "F", "age": "<30"}, "count": 120, "value": 0.2, "complement_value": 0.5,
+         "ratio": 0.4, "difference": -0.3, "p_value": 1e-6, "q_value": 1e-5, "significant": True}
+    ] * 10  # fmt: skip
+    for model in session.models.values():
+        model.groups = {"sex.age": rows, "test/sex.age": rows}
+        model.gates = [
+            GateResult(f"g{i}<=0.1", f"scope_0/metric_{i:03d}", 0.05, "<=0.1", "pass", evidence="interval",
+                       ci_low=0.0, ci_high=0.08, p_value=0.001, p_adjusted=0.003, alpha=0.0167)
+            for i in range(3)
+        ]  # fmt: skip
+        model.scans = {"scan": {"metric": "selection_rate", "subgroups_tested": 11, "rows": scan_rows}}
+    return session
+
+
+def artifacts_part(args: argparse.Namespace) -> None:
+    """Group tables, gates and scans with and without charts, against the bare loop, in one store."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    from pytest_fairmind.plots import chart_families
+    from pytest_fairmind.providers.base import ProviderSettings
+    from pytest_fairmind.providers.mlflow import MlflowProvider
+
+    n = ARTIFACT_MODELS
+    with tempfile.TemporaryDirectory(prefix="fairmind-bench-artifacts-") as tmp:
+        os.chdir(tmp)
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)  # the schema: not timed
+        experiment_id = client.create_experiment("bare")
+        times: dict[str, float] = {}
+        for repeat in range(args.repeat):
+            t0 = time.perf_counter()
+            session = artifacts_session(n)
+            for model in session.models.values():
+                run_id = client.create_run(experiment_id, run_name=model.name).info.run_id
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric(k, v, 0, 0) for k, v in model.metrics.items()],
+                    params=[Param(k, str(v)) for k, v in model.params.items()],
+                )
+                client.set_terminated(run_id)
+            times["bare"] = min(times.get("bare", math.inf), time.perf_counter() - t0)
+            for plots in (False, True):
+                session = artifacts_session(n)
+                session.id += f"-{repeat}-{plots}"
+                settings = ProviderSettings(project="bench", mlflow_uri=uri, plots=plots, workdir=tmp)
+                t0 = time.perf_counter()
+                outcome = MlflowProvider(settings).log(session, timeout=600)
+                elapsed = time.perf_counter() - t0
+                if not outcome.ok:
+                    raise SystemExit(f"provider failed: {outcome.error}")
+                key = "charts" if plots else "tables"
+                times[key] = min(times.get(key, math.inf), elapsed)
+    charts = n * 2 * len(chart_families(artifacts_session(1).models["model_000"].groups["sex.age"]))
+    print(f"Artifacts, {n} models x 2 crossed group tables + 3 gates + a scan, best of {args.repeat}")
+    print(f"  bare log_batch loop (no artifacts)    {times['bare']:.2f} s")
+    print(
+        f"  provider, tables/gates/scans          {times['tables']:.2f} s  "
+        f"{times['tables'] / times['bare']:.2f}x bare"
+    )
+    print(
+        f"  provider, + {charts} charts (3 families)   {times['charts']:.2f} s  "
+        f"{times['charts'] / times['tables']:.2f}x without charts, "
+        f"{(times['charts'] - times['tables']) / charts * 1000:.0f} ms a chart"
+    )
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         mode, uri, n, k, p = sys.argv[2], sys.argv[3], *map(int, sys.argv[4:7])
@@ -250,9 +337,16 @@ def main() -> None:
     parser.add_argument("--params", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=None, help="repeats per contender (default 3, quick 1)")
     parser.add_argument("--no-server", action="store_true", help="skip the real-server part")
+    parser.add_argument(
+        "--artifacts", action="store_true", help="only the group tables, gates, scans and charts part"
+    )
     args = parser.parse_args()
     args.repeat = args.repeat or (1 if args.quick else 3)
+    if args.artifacts:
+        artifacts_part(args)
+        return
     sqlite_part(args)
+    artifacts_part(args)
     if not args.no_server:
         server_part(args)
 

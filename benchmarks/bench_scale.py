@@ -10,7 +10,9 @@ A generated suite of 10,000 tests, each recording 50 metrics for one of 20 model
 The four contenders run once per round, rounds interleaved (the order flips every round) so that
 machine load hits them alike. Reported: plugin / stand-in as the ratio of the medians and as the
 median of the per-round ratios (a plugin run and its stand-in run are neighbours in every round),
-the goal (<= 1.5x) checked on the latter; absolute times depend on the machine. Every plugin run
+the goal (<= 1.5x) checked on the latter; absolute times depend on the machine. Each run's CPU
+time (user + system, xdist workers included) is reported next to its wall time: other load on the
+machine disturbs it least. Every plugin run
 writes a report; the reports of all serial and ``-n 2`` runs must be identical except the session
 id, times and notices (exit code 1 when they are not: that is a bug, not a slow machine).
 
@@ -32,6 +34,7 @@ import contextlib
 import json
 import os
 import pstats
+import resource
 import shutil
 import statistics
 import subprocess
@@ -148,11 +151,23 @@ def command(contender: Contender, report: Path | None) -> list[str]:
     return cmd
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> float:
+#: CPU seconds (user + system) of every run, by contender: what a loaded machine disturbs least.
+CPU: dict[str, list[float]] = {}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # xdist workers included: they are waited for
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float, cpu_of: str | None = None) -> float:
     shutil.rmtree(cwd / ".fairmind", ignore_errors=True)  # every run starts from a fresh checkout
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=timeout)
     elapsed = time.perf_counter() - start
+    if cpu_of is not None:
+        CPU.setdefault(cpu_of, []).append(_children_cpu() - cpu_before)
     if done.returncode != 0:
         raise SystemExit(
             f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
@@ -176,11 +191,12 @@ def measure(
         print(f"  round {r + 1}/{rounds}: {load()}", flush=True)
         for contender in order:
             report = root / "reports" / f"{contender.name.replace(' ', '').replace(',', '_')}-{r}.json"
-            elapsed = run(command(contender, report), root / contender.suite, env, timeout)
+            elapsed = run(command(contender, report), root / contender.suite, env, timeout, contender.name)
             times[contender.name].append(elapsed)
             if contender.with_plugin:
                 reports[contender.name].append(report)
-            print(f"    {contender.name:<20} {elapsed:8.1f} s", flush=True)
+            cpu = CPU[contender.name][-1]
+            print(f"    {contender.name:<20} {elapsed:8.1f} s  (cpu {cpu:.1f} s)", flush=True)
     print(f"  after the last round: {load()}", flush=True)
     return times, reports
 
@@ -266,6 +282,13 @@ def summary(times: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
             f"  {mode:<7} plugin adds {added:6.1f} s; per-round ratios "
             + " ".join(f"{r:.3f}" for r in paired)
         )
+        if CPU.get(plugin) and CPU.get(stand_in):
+            cpu_ratios = [p / s for p, s in zip(CPU[plugin], CPU[stand_in], strict=True) if s > 0]
+            print(
+                f"  {mode:<7} cpu (user + system, workers included): plugin "
+                f"{statistics.median(CPU[plugin]):.1f} s, stand-in {statistics.median(CPU[stand_in]):.1f} s; "
+                "per-round ratios " + " ".join(f"{r:.3f}" for r in cpu_ratios)
+            )
     return ratios
 
 

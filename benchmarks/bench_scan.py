@@ -1,4 +1,4 @@
-"""Benchmark of the subgroup scan (``pytest_fairmind.scan.scan``) against its counting floor.
+"""Benchmark of the subgroup scan (``pytest_fairmind.subgroup_scan.scan``) against its counting floor.
 
 The floor is what any count-based scan of every pair of features must do at least: one
 ``np.bincount`` per feature pair over a key that is already built (keys precomputed outside the
@@ -8,9 +8,10 @@ it validates and factorises them, counts (one bincount per pair; single features
 sums), tests every subgroup and runs Benjamini-Hochberg.
 
 Cases (serial, 10 features x 5 levels, max_order=2): integer columns in a dict, the same columns as
-a pandas DataFrame of Categoricals, and, for reference, a pandas DataFrame of strings (hashing
-strings is factorisation, not counting, so it has no place in the floor). Contenders alternate
-and each time is the best of several runs, so changes in machine load hit both alike.
+a pandas DataFrame of Categoricals, and a pandas DataFrame of strings (pandas' ``str`` dtype:
+hashing 1M strings per column is factorisation, not counting, so the floor has no share of it;
+the line "hashing floor" times ``pandas.factorize`` of the ten columns alone). Contenders
+alternate and each time is the best of several runs, so changes in machine load hit all alike.
 
 Run: ``python benchmarks/bench_scan.py`` (``--rows N``, ``--repeat R``; ``--quick`` for 200k rows).
 """
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from pytest_fairmind.scan import scan
+from pytest_fairmind.subgroup_scan import scan
 
 TARGET = 3.0  # scan time over the floor
 
@@ -85,16 +86,20 @@ def main() -> None:
     categorical = pd.DataFrame({name: pd.Categorical(col) for name, col in columns.items()})
     words = np.array(["north", "south", "east", "west", "centre", "other"] + [f"v{i}" for i in range(6, k)])
     strings = pd.DataFrame({name: words[col] for name, col in columns.items()})  # pandas' str dtype
+
+    def hashing_floor() -> None:
+        for name in strings.columns:
+            pd.factorize(strings[name])
+
     contenders: dict[str, Callable[[], Any]] = {
         "floor": floor,
         "floor + keys": floor_with_keys,
         "scan, int columns": lambda: scan(y_true, y_pred, features=columns),
         "scan, pandas Categorical": lambda: scan(y_true, y_pred, features=categorical),
+        "scan, pandas str columns": lambda: scan(y_true, y_pred, features=strings),
+        "hashing floor (str)": hashing_floor,
     }
     times = side_by_side(contenders, repeat)
-    times["scan, pandas str columns"] = best_of(
-        lambda: scan(y_true, y_pred, features=strings), max(2, repeat // 3)
-    )
     result = scan(y_true, y_pred, features=columns)
 
     print(
@@ -107,9 +112,12 @@ def main() -> None:
             f"  {name:<28} {seconds * 1e3:>7.1f} ms {seconds / times['floor']:>8.2f}x "
             f"{seconds / times['floor + keys']:>12.2f}x"
         )
-    ratio = times["scan, int columns"] / times["floor"]
-    verdict = "meets" if ratio <= TARGET else "MISSES"
-    print(f"  target: scan <= {TARGET:.0f}x the floor (int columns): {ratio:.2f}x, {verdict} it")
+    for case in ("scan, int columns", "scan, pandas str columns"):
+        ratio = times[case] / times["floor"]
+        verdict = "meets" if ratio <= TARGET else "MISSES"
+        print(f"  target: {case} <= {TARGET:.0f}x the floor: {ratio:.2f}x, {verdict} it")
+    beyond = (times["scan, pandas str columns"] - times["hashing floor (str)"]) / times["floor"]
+    print(f"  str columns, the hashing floor taken out: {beyond:.2f}x the floor")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Session-end time of the W&B provider against a bare ``wandb.init/finish`` loop (goal: <= 1.3x).
 
-Both sides log the same offline runs (name, group, config, tags, summary, one table per scope and,
-with charts, one image per scope) with the same wandb settings, each in a fresh interpreter:
+Both sides log the same offline runs (name, group, config, tags, summary, one table per scope,
+the gate table and, with charts, one image per scope and column family: rates, accuracy, impact
+ratio) with the same wandb settings, each in a fresh interpreter:
 
 * fairmind: ``IsolatedProvider("wandb", ...).log(session)``, exactly what the plugin does at session
   end (child process, session handed over as JSON, skip checks, redaction, teardown);
@@ -30,7 +31,7 @@ import textwrap
 import time
 
 from pytest_fairmind.providers.base import ProviderSettings
-from pytest_fairmind.result import ModelResult, SessionResult
+from pytest_fairmind.result import GateResult, ModelResult, SessionResult
 
 IMPL = "pytest_fairmind.providers.wandb:WandbProvider"
 GOAL = 1.3
@@ -39,7 +40,7 @@ BARE = textwrap.dedent(
     """
     import json, os, sys, tempfile
     import wandb
-    from pytest_fairmind.plots import group_chart_png
+    from pytest_fairmind.plots import group_charts_png
 
     spec = json.load(open(sys.argv[1]))
     root, plots = spec["root"], spec["plots"]
@@ -56,14 +57,17 @@ BARE = textwrap.dedent(
         )
         media = {}
         for i, (scope, rows) in enumerate(m["groups"].items()):
-            columns = ["sex", "count", "selection_rate", "true_positive_rate",
-                       "false_positive_rate", "accuracy"]
-            data = [[r["group"]["sex"], *(r[c] for c in columns[1:])] for r in rows]
+            columns = ["sex", *(k for k in rows[0] if k not in ("group", "ci"))]
+            data = [[r["group"]["sex"], *(r.get(c) for c in columns[1:])] for r in rows]
             media[f"{scope}/by_group"] = wandb.Table(columns=columns, data=data, allow_mixed_types=True)
             if plots:
-                png = os.path.join(scratch, f"{m['name']}-{i}.png")
-                if group_chart_png(scope, rows, png, title=f"{m['name']}: {scope}"):
-                    media[f"{scope}/by_group_chart"] = wandb.Image(png)
+                base = os.path.join(scratch, f"{m['name']}-{i}")
+                for family, png in group_charts_png(scope, rows, base, title=f"{m['name']}: {scope}"):
+                    media[f"{scope}/by_group_chart.{family}"] = wandb.Image(png)
+        gates = m["gates"]
+        media["fairmind/gates"] = wandb.Table(
+            columns=list(gates[0]), data=[list(g.values()) for g in gates], allow_mixed_types=True
+        )
         run.log(media)
         run.summary.update(
             {**m["metrics"], "fairmind.verdict": m["verdict"], "fairmind.session": spec["session"]}
@@ -101,6 +105,8 @@ def make_session(n_models: int, session_id: str) -> SessionResult:
                     "true_positive_rate": 0.7,
                     "false_positive_rate": 0.1 * j,
                     "accuracy": 0.8,
+                    "impact_ratio": (0.3 + 0.1 * j) / 0.5,
+                    "ci": {"selection_rate": [0.25 + 0.1 * j, 0.35 + 0.1 * j]},
                 }
                 for j, g in enumerate(("A", "B", "C"))
             ]
@@ -112,6 +118,22 @@ def make_session(n_models: int, session_id: str) -> SessionResult:
             params={"threshold": "0.5", "family": "gbm", "calibrated": True},
             tags={"team": "risk"},
             groups=groups,
+            gates=[
+                GateResult(
+                    "sex/demographic_parity_difference<=0.2",
+                    "sex/demographic_parity_difference",
+                    0.1,
+                    "<=0.2",
+                    "pass",
+                    evidence="interval",
+                    ci_low=0.0,
+                    ci_high=0.18,
+                    p_value=0.01,
+                    p_adjusted=0.02,
+                    alpha=0.025,
+                ),
+                GateResult("accuracy>=0.7", "accuracy", 0.8, ">=0.7", "pass"),
+            ],
             verdict="pass" if i % 3 else "fail",
         )
     return SessionResult(
@@ -164,6 +186,7 @@ def time_fairmind(n_models: int, plots: bool, tag: str) -> tuple[float, float]:
 
 
 def time_bare(n_models: int, plots: bool, tag: str) -> tuple[float, float]:
+    from pytest_fairmind.plots import gate_entry
     from pytest_fairmind.providers.wandb import run_id, run_tags
 
     session = make_session(n_models, f"bench-{tag}")
@@ -183,6 +206,7 @@ def time_bare(n_models: int, plots: bool, tag: str) -> tuple[float, float]:
                     "metrics": {k: (v if math.isfinite(v) else None) for k, v in m.metrics.items()},
                     "verdict": m.verdict,
                     "groups": m.groups,
+                    "gates": [gate_entry(g) for g in m.gates],
                 }
                 for m in session.models.values()
             ],

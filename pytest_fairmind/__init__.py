@@ -13,8 +13,18 @@ if TYPE_CHECKING:
     from pytest_fairmind.exceptions import FairmindWarning
     from pytest_fairmind.fixture import Fairmind
     from pytest_fairmind.metrics import FairnessResult, assess
+    from pytest_fairmind.metrics.callables import MetricCallableError
+    from pytest_fairmind.subgroup_scan import ScanResult, scan
 
-__all__ = ["Fairmind", "FairmindWarning", "FairnessResult", "assess"]
+__all__ = [
+    "Fairmind",
+    "FairmindWarning",
+    "FairnessResult",
+    "MetricCallableError",
+    "ScanResult",
+    "assess",
+    "scan",
+]
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -22,6 +32,9 @@ _LAZY = {
     "FairmindWarning": "pytest_fairmind.exceptions",
     "FairnessResult": "pytest_fairmind.metrics",
     "assess": "pytest_fairmind.metrics",
+    "MetricCallableError": "pytest_fairmind.metrics.callables",
+    "ScanResult": "pytest_fairmind.subgroup_scan",
+    "scan": "pytest_fairmind.subgroup_scan",
 }
 
 

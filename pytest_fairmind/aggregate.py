@@ -142,53 +142,94 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b) and type(a) is type(b)
 
 
+_RECORDED = ("metrics", "params", "tags")  # collisions are tracked for these kinds
+_PER_SCOPE = ("groups", "scans", "evidence")  # replaced as a whole per scope: the last test wins
+
+
+@dataclass
+class _Seen:
+    """What tests recorded one kind of one model, to find collisions without a list per key."""
+
+    tests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (node id, values) in order
+    again: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # key -> every (node id, value)
+
+
+def _merge(target: dict[str, Any], seen: _Seen, values: dict[str, Any], nodeid: str) -> None:
+    """``values`` of test ``nodeid`` into ``target`` (the last test wins), noting repeated keys.
+
+    The common case, keys no earlier test recorded, is two dict operations in C; a key recorded
+    again looks up the earlier tests that recorded it (rare: a collision or a shared key).
+    """
+    if values and not target.keys().isdisjoint(values):
+        for key in values.keys() & target.keys():
+            recorded = seen.again.get(key)
+            if recorded is None:
+                recorded = seen.again[key] = [
+                    (n, earlier[key]) for n, earlier in seen.tests if key in earlier
+                ]
+            recorded.append((nodeid, values[key]))
+    seen.tests.append((nodeid, values))
+    target.update(values)
+
+
+def _merged_records(records: list[Record]) -> dict[str, dict[str, dict[str, Any]]]:
+    """One test's records per model; within a test a later record of a key wins (arrival order)."""
+    merged: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in records:
+        model = merged.get(record["model"])
+        if model is None:
+            model = merged[record["model"]] = {kind: {} for kind in (*_RECORDED, *_PER_SCOPE)}
+        for kind, values in model.items():
+            values.update(record.get(kind) or {})
+    return merged
+
+
 def build_models(tests: Iterable[TestData]) -> tuple[dict[str, ModelResult], list[CollisionWarning]]:
     """Merge tests' records into model results; see the module docstring for the rules."""
     per_model: dict[str, ModelResult] = {}
-    # key kind -> model -> key -> [(nodeid, value)] to find collisions
-    seen: dict[str, dict[str, dict[str, list[tuple[str, Any]]]]] = {"metrics": {}, "params": {}, "tags": {}}
-
-    def model_result(name: str) -> ModelResult:
-        result = per_model.get(name)
-        if result is None:
-            result = per_model[name] = ModelResult(name=name)
-        return result
+    # key kind -> model (in the order models first got values) -> where its keys came from
+    seen: dict[str, dict[str, _Seen]] = {kind: {} for kind in _RECORDED}
 
     for data in sorted(tests, key=lambda t: t.nodeid):
-        merged: dict[str, dict[str, dict[str, Any]]] = {}
-        for record in data.records:  # arrival order: the later record of a key wins
-            model = merged.setdefault(
-                record["model"], {"metrics": {}, "params": {}, "tags": {}, "groups": {}}
-            )
-            for kind in ("metrics", "params", "tags", "groups"):
-                model[kind].update(record.get(kind) or {})
+        merged = _merged_records(data.records)
         names = [*merged, *(m for m in data.models if m not in merged)] or data.default_models
         for name in names:
-            result = model_result(name)
+            result = per_model.get(name)
+            if result is None:
+                result = per_model[name] = ModelResult(name=name)
             result.tests.append(TestOutcome(data.nodeid, data.outcome or "error"))
             values = merged.get(name)
             if values is None:
                 continue
-            for kind in ("metrics", "params", "tags"):
+            for kind in _RECORDED:
                 target: dict[str, Any] = getattr(result, kind)
-                history = seen[kind].setdefault(name, {})
-                for key, value in values[kind].items():
-                    history.setdefault(key, []).append((data.nodeid, value))
-                    target[key] = value  # node ids ascend: the last one wins
-            result.groups.update(values["groups"])
+                _merge(target, seen[kind].setdefault(name, _Seen()), values[kind], data.nodeid)
+            for kind in _PER_SCOPE:
+                getattr(result, kind).update(values[kind])
 
-    warnings: list[CollisionWarning] = []
-    for kind, models in seen.items():
-        for name, keys in models.items():
-            for key, recorded in keys.items():
-                if len(recorded) > 1 and any(not _same(recorded[0][1], v) for _, v in recorded[1:]):
-                    per_model[name].collisions.append(Collision(key, recorded))
-                    listing = ", ".join(f"{nodeid} -> {value!r}" for nodeid, value in recorded)
-                    message = (
-                        f"model {name!r}: {kind[:-1]} {key!r} was recorded with different values by "
-                        f"different tests; the last node id wins ({listing})"
-                    )
-                    warnings.append(CollisionWarning(message, recorded[-1][0]))
+    warnings = [w for kind in _RECORDED for w in _collisions(kind, seen[kind], per_model)]
     for result in per_model.values():
         result.recompute_verdict()
     return dict(sorted(per_model.items())), warnings
+
+
+def _collisions(
+    kind: str, models: dict[str, _Seen], per_model: dict[str, ModelResult]
+) -> list[CollisionWarning]:
+    """Keys of ``kind`` recorded with differing values, added to their models; the warnings."""
+    warnings: list[CollisionWarning] = []
+    for name, seen in models.items():
+        if not seen.again:
+            continue
+        for key in getattr(per_model[name], kind):  # first-recorded order: tests ran in node id order
+            recorded = seen.again.get(key)
+            if recorded is None or all(_same(recorded[0][1], v) for _, v in recorded[1:]):
+                continue
+            per_model[name].collisions.append(Collision(key, recorded))
+            listing = ", ".join(f"{nodeid} -> {value!r}" for nodeid, value in recorded)
+            message = (
+                f"model {name!r}: {kind[:-1]} {key!r} was recorded with different values by "
+                f"different tests; the last node id wins ({listing})"
+            )
+            warnings.append(CollisionWarning(message, recorded[-1][0]))
+    return warnings

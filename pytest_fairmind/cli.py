@@ -1,4 +1,4 @@
-"""The ``fairmind`` command: replay, check and status, outside a pytest session (see docs/cli.md).
+"""The ``fairmind`` command: replay, check, report and status, outside a pytest session (see docs/cli.md).
 
 Exit codes: 0 success, 1 a gate or a provider failed, 2 bad usage or an unreadable file.
 """
@@ -6,17 +6,20 @@ Exit codes: 0 success, 1 a gate or a provider failed, 2 bad usage or an unreadab
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from pytest_fairmind import __version__, gating, history, report
 from pytest_fairmind.dispatch import log_session
 from pytest_fairmind.gating.baseline import recorded_baseline
 from pytest_fairmind.gating.directions import CHECK_HINT, Directions, recorded_directions
+from pytest_fairmind.gating.evidence import EVIDENCE_MODES, INCONCLUSIVE_ACTIONS, MULTIPLE_TESTING
 from pytest_fairmind.gating.pipeline import strict_line
 from pytest_fairmind.locks import LockTimeout, lock_entry
 from pytest_fairmind.providers.base import ProviderBuildError, ProviderRegistry, ProviderSettings, project_for
@@ -333,7 +336,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     for model in session.models.values():
         model.gates = []
-    gated = gating.run(gates, session.models, baseline=baseline, strict=args.strict)
+    gated = gating.run(gates, session.models, baseline=baseline, strict=args.strict, **_policy(args, session))
     session.gates_not_evaluated, session.notices = gated.not_evaluated, gated.notices
     _print(f"fairmind check: {path} (session {session.id}, project {session.project}, {len(gates)} gate(s))")
     for line in verdict_lines(session):
@@ -343,6 +346,51 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not exprs:
         _print("no gates: nothing to check")
     return gated.exitstatus
+
+
+def _choice(given: str | None, recorded: object, choices: Sequence[str], default: str) -> str:
+    if given is not None:
+        return given
+    return recorded if isinstance(recorded, str) and recorded in choices else default
+
+
+def _policy(args: argparse.Namespace, session: SessionResult) -> dict[str, Any]:
+    """The evidence policy of ``gating.run``: the flags, then the settings the session ran with
+    (the report's ``settings``), then the defaults; a recorded value that is not valid is passed over."""
+    recorded = session.settings
+    level = recorded.get("ci")
+    if args.ci is not None:
+        level = args.ci
+    elif not (isinstance(level, (int, float)) and not isinstance(level, bool) and 0 < level < 1):
+        level = 0.95
+    return {
+        "evidence": _choice(args.evidence, recorded.get("evidence"), EVIDENCE_MODES, "point"),
+        "inconclusive": _choice(
+            args.inconclusive, recorded.get("inconclusive"), INCONCLUSIVE_ACTIONS, "warn"
+        ),
+        "multiple_testing": _choice(
+            args.multiple_testing, recorded.get("multiple_testing"), MULTIPLE_TESTING, "holm"
+        ),
+        "level": float(level),
+    }
+
+
+def _level(text: str) -> float:
+    """``--ci``: a confidence level strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a level strictly between 0 and 1, got {text!r}")
+    return value
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``fairmind report PATH|last --html OUT``: the self-contained HTML page (docs/reports.md)."""
+    from pytest_fairmind.html.command import report_command
+
+    return report_command(args.path, args.html, args.history, os.getcwd())
 
 
 def _check_gates(args: argparse.Namespace, session: SessionResult) -> list[str]:
@@ -403,6 +451,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     return worst
 
 
+def _evidence_options(check: argparse.ArgumentParser) -> None:
+    """``fairmind check``'s evidence policy (docs/evidence.md); each defaults to the session's."""
+    check.add_argument(
+        "--evidence",
+        choices=EVIDENCE_MODES,
+        help="gate point values or bootstrap evidence (default: the session's, else point)",
+    )
+    check.add_argument(
+        "--inconclusive",
+        choices=INCONCLUSIVE_ACTIONS,
+        help="what an inconclusive gate does (default: the session's, else warn)",
+    )
+    check.add_argument(
+        "--multiple-testing",
+        choices=MULTIPLE_TESTING,
+        help="adjustment across interval gates (default: the session's, else holm)",
+    )
+    check.add_argument(
+        "--ci",
+        type=_level,
+        metavar="LEVEL",
+        help="family level of interval gates (default: the session's, else 0.95)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fairmind", description="pytest-fairmind outside a pytest session.")
     parser.add_argument("--version", action="version", version=f"pytest-fairmind {__version__}")
@@ -446,8 +519,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="metrics where higher is better ([MODEL:]GLOB)",
     )
+    _evidence_options(check)
     common(check, timeout=30.0)
     check.set_defaults(func=cmd_check)
+
+    html = sub.add_parser("report", help="write a saved session as one self-contained HTML file")
+    html.add_argument("path", metavar="PATH", help="a report file, a history entry or 'last'")
+    html.add_argument("--html", required=True, metavar="OUT", help="the HTML file to write")
+    html.add_argument("--history", help="history folder, for the trends (default .fairmind)")
+    html.set_defaults(func=cmd_report)
 
     status = sub.add_parser("status", help="which providers are installed, configured and reachable")
     status.add_argument("--provider", action="append", help="providers to check as configured")
@@ -465,7 +545,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help/--version
         return int(exc.code or 0)
     try:  # inf and 1e10 mean "no practical limit"; what waits accept is the most it can be
-        args.timeout = clamp_timeout(args.timeout)
+        if getattr(args, "timeout", None) is not None:  # ``report`` has no providers to wait for
+            args.timeout = clamp_timeout(args.timeout)
     except ValueError:
         print(
             f"fairmind: error: --timeout must be > 0 seconds (inf: no limit), got {args.timeout!r}",

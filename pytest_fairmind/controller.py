@@ -34,6 +34,7 @@ from pytest_fairmind.result import INTERRUPTED, ModelResult, SessionResult
 from pytest_fairmind.state import PAYLOAD_ATTR, FairmindState
 from pytest_fairmind.summary import (
     FAIL,
+    INCONCLUSIVE,
     WARN,
     gates_heading,
     markdown,
@@ -56,10 +57,14 @@ def _now() -> str:
 
 def _make_plain(model: ModelResult) -> None:
     """Hooks may amend results with numpy values; the report and providers take plain Python."""
-    model.metrics = {str(k): float(v) for k, v in model.metrics.items()}
+    metrics = model.metrics
+    if not all(type(k) is str and type(v) is float for k, v in metrics.items()):
+        model.metrics = {str(k): float(v) for k, v in metrics.items()}
     model.params = {str(k): plain(v) for k, v in model.params.items()}
     model.tags = {str(k): str(v) for k, v in model.tags.items()}
     model.groups = {str(scope): plain(rows) for scope, rows in model.groups.items()}
+    model.scans = {str(scope): plain(entry) for scope, entry in model.scans.items()}
+    model.evidence = {str(scope): plain(payload) for scope, payload in model.evidence.items()}
 
 
 class FairmindController:
@@ -70,6 +75,7 @@ class FairmindController:
         self.state = state
         self._strict_reasons: list[str] = []  # why --fairmind-strict failed the session
         self._report_written = False
+        self._readable_written: list[tuple[str, str]] = []  # (what, path) of JUnit/HTML files written
         self._started: ProviderSession | None = None  # providers warmed up at session start
 
     # -- collection of per-test data --------------------------------------------------------------
@@ -184,7 +190,8 @@ class FairmindController:
         models, collisions = state.collector.build()
         gates = self._gates()
         settings = state.settings
-        if not models and not gates and not settings.json_path and not settings.baseline:
+        asked = settings.json_path or settings.junit_path or settings.html_path or settings.baseline
+        if not models and not gates and not asked:
             return
         interrupted = int(session.exitstatus) == pytest.ExitCode.INTERRUPTED
         result = state.result = self._session_result(models)
@@ -198,6 +205,7 @@ class FairmindController:
             strict=settings.strict,
             gate_action=settings.gate_action,
             exitstatus=int(session.exitstatus),
+            **self._evidence_policy(),
         )
         result.gates_not_evaluated = gated.not_evaluated
         if interrupted:
@@ -226,9 +234,19 @@ class FairmindController:
             if state.history_entry is not None:
                 text = self._save_history(result)
         status = self._write_report(result, status, text)
+        status = self._write_readable_reports(result, status)
         self._write_step_summary(result)
         self.config.hook.pytest_fairmind_logged(session=result)
         session.exitstatus = status
+
+    def _evidence_policy(self) -> dict[str, Any]:
+        settings = self.state.settings
+        return {
+            "evidence": settings.evidence,
+            "inconclusive": settings.inconclusive,
+            "multiple_testing": settings.multiple_testing,
+            "level": settings.ci,
+        }
 
     def _set_notices(self, result: SessionResult) -> None:
         """The session's notices, then warnings turned into errors, then why strict mode failed."""
@@ -263,6 +281,7 @@ class FairmindController:
             git=git,
             models=models,
             context=context_tags(pytest_version=pytest.__version__, plugin_version=__version__, git=git),
+            settings=self.state.settings.gate_policy(),
         )
 
     def _baseline_request(self, project: str) -> gating.BaselineRequest:
@@ -338,13 +357,47 @@ class FairmindController:
         self._report_written = True
         return status
 
+    def _output_path(self, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else self.config.invocation_params.dir / path
+
+    def _write_readable_reports(self, result: SessionResult, status: int) -> int:
+        """``--fairmind-junit`` and ``--fairmind-html`` (docs/reports.md): asked for, so a file that
+        could not be written fails the session, as the JSON report does."""
+        settings = self.state.settings
+        if settings.junit_path:
+            from pytest_fairmind.junit import write_junit
+
+            try:
+                write_junit(
+                    self._output_path(settings.junit_path),
+                    result,
+                    gate_action=settings.gate_action,
+                    inconclusive=settings.inconclusive,
+                    strict_reasons=self._strict_reasons,
+                )
+                self._readable_written.append(("JUnit report", settings.junit_path))
+            except OSError as exc:
+                result.notices.append(f"could not write the JUnit report {settings.junit_path}: {exc}")
+                status = gating.escalate(status)
+        if settings.html_path:
+            try:
+                from pytest_fairmind.html import write_html  # needs Jinja2: the `html` extra
+
+                write_html(self._output_path(settings.html_path), result, self._history_folder())
+                self._readable_written.append(("HTML report", settings.html_path))
+            except (OSError, ImportError) as exc:
+                result.notices.append(f"could not write the HTML report {settings.html_path}: {exc}")
+                status = gating.escalate(status)
+        return status
+
     def _write_step_summary(self, result: SessionResult) -> None:
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
         if not summary_file:
             return
         try:
             with open(summary_file, "a", encoding="utf-8") as fh:
-                fh.write(redact_text(markdown(result)))
+                fh.write(redact_text(markdown(result, gate_action=self.state.settings.gate_action)))
         except OSError as exc:
             result.notices.append(f"could not write GITHUB_STEP_SUMMARY: {exc}")
 
@@ -361,12 +414,18 @@ class FairmindController:
         for part in verdict_parts(result, gate_action=settings.gate_action):
             failed = part.style == FAIL
             terminalreporter.write_line(
-                redact_text(part.text), red=failed, bold=failed, yellow=part.style == WARN
+                redact_text(part.text),
+                red=failed,
+                bold=failed,
+                yellow=part.style == WARN,
+                purple=part.style == INCONCLUSIVE,  # its own colour: neither failed nor fine
             )
         for part in provider_parts(result, history_entry=self._entry_text()):
             terminalreporter.write_line(redact_text(part.text), yellow=part.style == WARN)
         if self._report_written:  # else a notice above said why it is not there
             terminalreporter.write_line(f"report: {settings.json_path}")
+        for what, path in self._readable_written:
+            terminalreporter.write_line(f"{what}: {path}")
 
     def _entry_text(self) -> str | None:
         """The history entry as the user would type it (relative to where pytest was started)."""

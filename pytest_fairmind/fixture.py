@@ -9,6 +9,7 @@ from pytest_fairmind.records import Record, RecordError, make_record
 
 if TYPE_CHECKING:
     from pytest_fairmind.metrics import FairnessResult
+    from pytest_fairmind.subgroup_scan import ScanResult
 
 NO_MODEL_HELP = (
     "no model named for this record: pass model='...' to record()/assess(), mark the test with "
@@ -23,10 +24,14 @@ class Fairmind:
     gated and logged to the configured providers.
     """
 
-    def __init__(self, nodeid: str, default_model: str | None, sink: list[Record]) -> None:
+    def __init__(
+        self, nodeid: str, default_model: str | None, sink: list[Record], *, n_boot: int | None = None
+    ) -> None:
         self.nodeid = nodeid
         #: The model used when ``model=`` is not given (marker, then ini ``fairmind_model``).
         self.default_model = default_model
+        #: ``assess``'s ``n_boot`` when the call gives none (ini ``fairmind_n_boot``; 0: off).
+        self.default_n_boot = n_boot
         self._sink = sink
 
     def __repr__(self) -> str:
@@ -82,11 +87,13 @@ class Fairmind:
     ) -> FairnessResult:
         """Compute the fairness metrics (see :func:`pytest_fairmind.assess`), record them and their
         per-group table under ``<scope>/``, and return the :class:`~pytest_fairmind.FairnessResult`.
-        ``n_boot=0`` turns the bootstrap off."""
+        ``n_boot`` defaults to ini ``fairmind_n_boot``; ``n_boot=0`` turns the bootstrap off."""
         __tracebackhide__ = True
         from pytest_fairmind.metrics import assess
 
         name = self._model(model)
+        if n_boot is None:
+            n_boot = self.default_n_boot
         result = assess(
             y_true,
             y_pred,
@@ -107,8 +114,57 @@ class Fairmind:
         )
         self._sink.append(
             make_record(
-                result.metrics(), model=name, scope=result.scope, groups={result.scope: result.by_group}
+                result.metrics(),
+                model=name,
+                scope=result.scope,
+                groups={result.scope: result.by_group},
+                evidence={result.scope: result.evidence} if result.evidence else None,
             )
+        )
+        return result
+
+    def scan(
+        self,
+        y_true: Any,
+        y_pred: Any,
+        *,
+        features: Any,
+        metric: str = "selection_rate",
+        max_order: int = 2,
+        min_support: int = 30,
+        alpha: float = 0.05,
+        top: int | None = 20,
+        model: str | None = None,
+        scope: str = "scan",
+        sample_weight: Any = None,
+        pos_label: Any = 1,
+        max_subgroups: int = 100_000,
+        max_levels: int = 100,
+    ) -> ScanResult:
+        """Scan every subgroup of up to ``max_order`` conditions for the one treated worst (see
+        :func:`pytest_fairmind.scan`), record its ``<scope>/<metric>.*`` keys and its table, and
+        return the :class:`~pytest_fairmind.ScanResult`."""
+        __tracebackhide__ = True
+        from pytest_fairmind.subgroup_scan import scan
+
+        name = self._model(model)
+        result = scan(
+            y_true,
+            y_pred,
+            features=features,
+            metric=metric,
+            max_order=max_order,
+            min_support=min_support,
+            alpha=alpha,
+            top=top,
+            scope=scope,
+            sample_weight=sample_weight,
+            pos_label=pos_label,
+            max_subgroups=max_subgroups,
+            max_levels=max_levels,
+        )
+        self._sink.append(
+            make_record(result.metrics(), model=name, scans={result.scope: result.report_entry()})
         )
         return result
 

@@ -40,7 +40,7 @@ from typing import IO, Any, NoReturn
 from pytest_fairmind import procs
 from pytest_fairmind.providers.base import BUDGET_START_ENV, Provider, ProviderSettings, budget_spent
 from pytest_fairmind.redact import redact_text
-from pytest_fairmind.report import provider_from_dict, provider_to_dict, session_from_dict, session_to_dict
+from pytest_fairmind.report import dumps, loads, provider_from_dict, provider_to_dict
 from pytest_fairmind.result import ProviderOutcome, SessionResult
 
 #: Environment for provider children: no telemetry, no warnings, no interactive prompts.
@@ -247,7 +247,7 @@ class _Child:
     def write_payload(self, session: SessionResult) -> None:
         tmp = self.payload + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(session_to_dict(session), fh)
+            fh.write(dumps(session))  # the one codec: strict JSON, the GC paused while encoding
         os.replace(tmp, self.payload)
 
     def wait(self, deadline: float) -> int | None:
@@ -423,7 +423,7 @@ def _log(provider: Any, life: _Life, timeout: float) -> NoReturn:
     outcome_path = os.path.join(life.folder, "outcome.json")
     try:
         with open(payload, encoding="utf-8") as fh:
-            session = session_from_dict(json.load(fh))
+            session = loads(fh.read())
         with contextlib.suppress(OSError):
             os.unlink(payload)
         outcome = provider.log(session, timeout=timeout)

@@ -12,11 +12,25 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-__all__ = ["gate_outcome", "gate_rule", "junit_xml", "number_text"]
+from pytest_fairmind import report
+from pytest_fairmind.history import atomic_write
+from pytest_fairmind.redact import redact_obj
+from pytest_fairmind.result import SessionResult
+
+__all__ = [
+    "gate_interval",
+    "gate_outcome",
+    "gate_rule",
+    "junit_xml",
+    "number_text",
+    "session_document",
+    "write_junit",
+]
 
 GATE_ACTIONS = ("fail", "warn")
 INCONCLUSIVE_ACTIONS = ("pass", "warn", "fail")
@@ -73,8 +87,11 @@ def _gate_detail(model_name: str, entry: Mapping[str, Any], model: Mapping[str, 
         f"bound: {entry.get('bound')}",
         f"outcome: {gate_outcome(entry)}",
     ]
-    if entry.get("ci_low") is not None or entry.get("ci_high") is not None:
-        lines.append(f"interval: [{number_text(entry.get('ci_low'))}, {number_text(entry.get('ci_high'))}]")
+    if entry.get("evidence"):  # "interval": decided on bootstrap evidence; "point": on the value
+        lines.append(f"evidence: {entry['evidence']}")
+    interval = gate_interval(entry)
+    if interval is not None:
+        lines.append(f"interval: [{number_text(interval[0])}, {number_text(interval[1])}]")
     for field in ("p_value", "p_adjusted", "alpha"):
         if entry.get(field) is not None:
             lines.append(f"{field}: {number_text(entry[field])}")
@@ -157,33 +174,67 @@ def junit_xml(
     suite = _Suite()
     models: Mapping[str, Any] = doc.get("models") or {}
     for model_name, model in models.items():
-        classname = "fairmind." + model_name.replace(".", "_")
         for entry in model.get("gates") or []:
-            detail = _gate_detail(model_name, entry, model)
-            case = suite.case(classname, f"{entry.get('expr')} [{entry.get('key')}]")
-            outcome = gate_outcome(entry)
-            summary = f"{entry.get('key')} = {_gate_value(entry, model)}, bound {entry.get('bound')}"
-            if outcome == "fail":
-                if gate_action == "warn":
-                    suite.skip(case, "failed (warn only)")
-                else:
-                    suite.fail(case, f"gate failed: {summary}", "fairmind.gate", "\n".join(detail))
-            elif outcome == "inconclusive":
-                if inconclusive == "fail":
-                    suite.fail(
-                        case, f"gate inconclusive: {summary}", "fairmind.inconclusive", "\n".join(detail)
-                    )
-                else:
-                    suite.skip(case, f"inconclusive: {summary}")
-            if case.find("failure") is None:  # a failure's text holds the detail already
-                ET.SubElement(case, "system-out").text = _clean("\n".join(detail))
+            _gate_case(suite, model_name, model, entry, gate_action=gate_action, inconclusive=inconclusive)
     for expr in doc.get("gates_not_evaluated") or []:
         case = suite.case("fairmind", str(expr))
         suite.skip(case, "not evaluated: the gate matched no metric")
     for reason in strict_failures:
         case = suite.case("fairmind", f"--fairmind-strict: {reason}")
         suite.fail(case, str(reason), "fairmind.strict")
+    return _serialise(doc, suite)
 
+
+def _gate_case(
+    suite: _Suite,
+    model_name: str,
+    model: Mapping[str, Any],
+    entry: Mapping[str, Any],
+    *,
+    gate_action: str,
+    inconclusive: str,
+) -> None:
+    """One gate result's testcase: the element its outcome gets under the session's exit policy."""
+    classname = "fairmind." + model_name.replace(".", "_")
+    case = suite.case(classname, f"{entry.get('expr')} [{entry.get('key')}]")
+    detail = "\n".join(_gate_detail(model_name, entry, model))
+    outcome = gate_outcome(entry)
+    summary = (
+        f"{entry.get('key')} = {_gate_value(entry, model)}{_interval_text(entry)}, bound {entry.get('bound')}"
+    )
+    if outcome == "fail" and gate_action == "warn":
+        suite.skip(case, "failed (warn only)")
+    elif outcome == "fail":
+        suite.fail(case, f"gate failed: {summary}", "fairmind.gate", detail)
+    elif outcome == "inconclusive" and inconclusive == "fail":
+        suite.fail(case, f"gate inconclusive: {summary}", "fairmind.inconclusive", detail)
+    elif outcome == "inconclusive":
+        suite.skip(case, f"inconclusive: {summary}")
+    if case.find("failure") is None:  # a failure's text holds the detail already
+        ET.SubElement(case, "system-out").text = _clean(detail)
+
+
+def gate_interval(entry: Mapping[str, Any]) -> tuple[float, float] | None:
+    """A gate's interval, or None when it has none. A one-sided interval's open end is infinite,
+    which strict JSON cannot hold: the report leaves that end out, so a missing end is unbounded."""
+    low, high = entry.get("ci_low"), entry.get("ci_high")
+    if low is None and high is None:
+        return None
+    try:
+        return (-math.inf if low is None else float(low), math.inf if high is None else float(high))
+    except (TypeError, ValueError):  # not numbers: a document written by something else
+        return None
+
+
+def _interval_text(entry: Mapping[str, Any]) -> str:
+    """`` [low, high]`` for a gate decided on an interval, else nothing."""
+    interval = gate_interval(entry)
+    if interval is None:
+        return ""
+    return f" [{number_text(interval[0])}, {number_text(interval[1])}]"
+
+
+def _serialise(doc: Mapping[str, Any], suite: _Suite) -> str:
     session: Mapping[str, Any] = doc.get("session") or {}
     timestamp, duration = _suite_time(session)
     counts = {
@@ -206,6 +257,55 @@ def junit_xml(
     testsuite.extend(suite.cases)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_junit(
+    path: Path,
+    result: SessionResult,
+    *,
+    gate_action: str,
+    inconclusive: str,
+    strict_reasons: Sequence[str],
+) -> None:
+    """Write the JUnit XML of ``result`` to ``path`` atomically (``--fairmind-junit``); always
+    written, also when nothing was gated (an empty suite)."""
+    text = junit_xml(
+        session_document(result),
+        gate_action=gate_action,
+        inconclusive=inconclusive,
+        strict_failures=strict_reasons,
+    )
+    atomic_write(Path(path), text)
+
+
+#: Gate fields of evidence-aware gates (docs/evidence.md), as the report names them.
+EVIDENCE_FIELDS = ("ci_low", "ci_high", "p_value", "p_adjusted", "alpha")
+
+
+def session_document(result: SessionResult) -> dict[str, Any]:
+    """The report document of ``result`` (redacted, as ``--fairmind-json`` writes it), with the
+    gate evidence, scans and settings of the result filled in where the document lacks them."""
+    doc = report.session_to_dict(result)
+    extra: dict[str, Any] = {"settings": dict(result.settings), "models": {}}
+    for name, model in result.models.items():
+        entries = doc["models"][name]["gates"]
+        gates = []
+        for gate, entry in zip(model.gates, entries, strict=True):
+            missing = {f: getattr(gate, f) for f in EVIDENCE_FIELDS if f not in entry}
+            missing = {f: v for f, v in missing.items() if v is not None and math.isfinite(v)}
+            if "evidence" not in entry:
+                missing["evidence"] = gate.evidence
+            gates.append(missing)
+        extra["models"][name] = {"gates": gates, "scans": model.scans}
+    extra = redact_obj(extra)
+    doc.setdefault("settings", extra["settings"])
+    for name, fill in extra["models"].items():
+        target = doc["models"][name]
+        target.setdefault("scans", fill["scans"])
+        for entry, missing in zip(target["gates"], fill["gates"], strict=True):
+            for field, value in missing.items():
+                entry.setdefault(field, value)
+    return doc
 
 
 def _properties(doc: Mapping[str, Any], session: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ providers, writes the report and prints the verdict table. Workers never aggrega
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Generator
 from dataclasses import replace
@@ -69,6 +70,20 @@ _OPTIONS: list[tuple[str, str | None, str]] = [
     ("baseline", "SOURCE", "baseline for regression rules: a session JSON file, 'last' or 'mlflow'."),
     ("json", "PATH", "write the session report (JSON) to PATH."),
     ("timeout", "SECONDS", "the most time all providers together may take at session end (default 30)."),
+    (
+        "evidence",
+        "point|interval",
+        "point: gate point values (default); interval: gate on bootstrap evidence, each gate pass, fail "
+        "or inconclusive with error control across the session (docs/evidence.md). Env FAIRMIND_EVIDENCE.",
+    ),
+    (
+        "inconclusive",
+        "pass|warn|fail",
+        "what an inconclusive gate does: pass, warn (default) or fail the session. "
+        "Env FAIRMIND_INCONCLUSIVE.",
+    ),
+    ("junit", "PATH", "write the gate results as JUnit XML to PATH. Env FAIRMIND_JUNIT."),
+    ("html", "PATH", "write a self-contained HTML report to PATH. Env FAIRMIND_HTML."),
 ]
 
 
@@ -110,6 +125,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("fairmind_history_keep", "newest sessions kept in the history (default 100).", default=None)
     parser.addini("fairmind_plots", "per-group charts as provider artifacts (default true).", default=None)
     parser.addini(
+        "fairmind_multiple_testing",
+        "holm (default), bonferroni or none: error control across interval gates.",
+        default=None,
+    )
+    parser.addini("fairmind_ci", "family level of interval gates (default 0.95).", default=None)
+    parser.addini(
+        "fairmind_n_boot", "default n_boot of fairmind.assess/scan (0: no bootstrap).", default=None
+    )
+    parser.addini(
         "fairmind_lower_is_better",
         "metric globs where lower is better (regression rules).",
         type="linelist",
@@ -135,11 +159,16 @@ def _read_settings(config: pytest.Config) -> Settings:
         "json": config.getoption("fairmind_json"),
         "timeout": config.getoption("fairmind_timeout"),
         "strict": config.getoption("fairmind_strict"),
+        "evidence": config.getoption("fairmind_evidence"),
+        "inconclusive": config.getoption("fairmind_inconclusive"),
+        "junit": config.getoption("fairmind_junit"),
+        "html": config.getoption("fairmind_html"),
     }
     ini_names = [
         "provider", "project", "mlflow_uri", "wandb_mode", "gates", "gate_action", "baseline", "json",
         "timeout", "strict", "model", "history", "history_keep", "plots",
-        "lower_is_better", "higher_is_better",
+        "lower_is_better", "higher_is_better", "evidence", "inconclusive", "multiple_testing", "ci",
+        "n_boot", "junit", "html",
     ]  # fmt: skip
     ini = {name: config.getini(f"fairmind_{name}") for name in ini_names}
     return resolve(cli, ini, os.environ)
@@ -190,15 +219,25 @@ def pytest_configure(config: pytest.Config) -> None:
     if aggregating:
         from pytest_fairmind.controller import FairmindController
 
-        if settings.json_path:
-            path = Path(settings.json_path)
-            if (path if path.is_absolute() else config.invocation_params.dir / path).is_dir():
-                raise pytest.UsageError(
-                    f"--fairmind-json: {settings.json_path} is a folder; expected a file path"
-                )
+        _check_output_paths(config, settings)
+        if config.pluginmanager.hasplugin("html"):  # pytest-html: its summary gets the verdict table
+            from pytest_fairmind import pytest_html_summary
+
+            config.pluginmanager.register(pytest_html_summary, "fairmind-pytest-html")
 
         state.providers = _build_providers(config, settings)
         config.pluginmanager.register(FairmindController(config, state), "fairmind-controller")
+
+
+def _check_output_paths(config: pytest.Config, settings: Settings) -> None:
+    """A report path that is a folder is a usage error, before any test runs."""
+    outputs = (("json", settings.json_path), ("junit", settings.junit_path), ("html", settings.html_path))
+    for option, value in outputs:
+        if not value:
+            continue
+        path = Path(value)
+        if (path if path.is_absolute() else config.invocation_params.dir / path).is_dir():
+            raise pytest.UsageError(f"--fairmind-{option}: {value} is a folder; expected a file path")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -230,12 +269,13 @@ def _test_model(item: pytest.Item) -> str | None:
 def fairmind(request: pytest.FixtureRequest) -> Fairmind:
     """Record fairness results of this test: ``fairmind.record(...)`` and ``fairmind.assess(...)``."""
     item = request.node
+    nodeid = item.nodeid  # a property that joins strings: read it once
+    state = item.config.stash[STATE_KEY]
     records = item.stash.get(RECORDS_KEY, None)
     if records is None:
-        spooled = item.config.stash[STATE_KEY].spool
-        fresh: list[Record] = [] if spooled is None else spool.SpoolingRecords(spooled, item.nodeid)
+        fresh: list[Record] = [] if state.spool is None else spool.SpoolingRecords(state.spool, nodeid)
         records = item.stash[RECORDS_KEY] = fresh
-    return Fairmind(item.nodeid, _test_model(item), records)
+    return Fairmind(nodeid, _test_model(item), records, n_boot=state.settings.n_boot)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -265,7 +305,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _location(item: pytest.Item) -> list[str | int]:
     """``[file, line]`` of the test (1-based), for warnings that concern it."""
     path, lineno, _ = item.location
-    return [os.path.normpath(item.config.rootpath / path), (lineno or 0) + 1]
+    return [_file_path(str(item.config.rootpath), path), (lineno or 0) + 1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_path(rootpath: str, relative: str) -> str:
+    # one normalisation per test file, not per test (10k tests: 0.2 s)
+    return os.path.normpath(os.path.join(rootpath, relative))
 
 
 def _marks_payload(item: pytest.Item) -> dict[str, Any]:

@@ -4,7 +4,11 @@ Pure (no pytest import). A record is a dict of plain Python values, because it t
 test report to the aggregating process (xdist's execnet cannot serialise numpy scalars):
 
     {"model": str, "metrics": {key: float}, "params": {key: str|int|float|bool|None},
-     "tags": {key: str}, "groups": {scope: [row, ...]}}
+     "tags": {key: str}, "groups": {scope: [row, ...]}, "scans": {scope: entry},
+     "evidence": {scope: payload}}
+
+``scans`` and ``evidence`` hold plain JSON data (a subgroup scan's report entry, the bootstrap
+evidence interval gates redraw from), carried untouched to the report.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ MAX_KEY_LENGTH = 250
 # Letters, digits, `_ - . /` and space: what MLflow stores on every platform. `:` is reserved for
 # gates (MODEL:METRIC) and `<`, `=`, `,` are refused by MLflow.
 _KEY_PATTERN = re.compile(r"^[\w\-. /]+$")
+# Keys that pass every check of validate_key, several at once joined by newlines (which no key may
+# hold): one regex call per record instead of several checks per key. Parts are never `.` or `..`.
+_PART = r"(?!\.\.?(?:[/\n]|\Z))[\w\-. ]+"
+_CLEAN_KEYS = re.compile(rf"{_PART}(?:/{_PART})*(?:\n{_PART}(?:/{_PART})*)*")
 
 
 class RecordError(ValueError):
@@ -53,6 +61,23 @@ def validate_key(key: str, *, what: str = "key") -> str:
             f"{what} {key!r} is not a clean path (no leading, trailing or doubled '/', no '.' or '..' parts)"
         )
     return key
+
+
+def validate_keys(keys: Iterable[str], *, what: str = "key") -> None:
+    """:func:`validate_key` for each of ``keys``: :class:`RecordError` for the first bad one."""
+    __tracebackhide__ = True  # pytest shows the user's call, not our validation
+    names = list(keys)
+    if not names:
+        return
+    joined = "\n".join(names) if all(type(k) is str for k in names) else ""
+    if (
+        joined.count("\n") == len(names) - 1  # no key holds a newline of its own
+        and max(map(len, names)) <= MAX_KEY_LENGTH
+        and _CLEAN_KEYS.fullmatch(joined)
+    ):
+        return
+    for name in names:
+        validate_key(name, what=what)
 
 
 def _is_numpy(value: object) -> bool:
@@ -138,6 +163,10 @@ def _leaves(values: Mapping[Any, Any], prefix: str = "") -> Iterator[tuple[str, 
 def flatten(values: Mapping[str, Any], *, prefix: str = "") -> tuple[dict[str, float], dict[str, Any]]:
     """Split a nested mapping into ``(metrics, params)`` with dotted keys (not yet validated)."""
     __tracebackhide__ = True  # pytest shows the user's call, not our validation
+    if all(type(k) is str for k in values) and all(type(v) in (float, int) for v in values.values()):
+        # the common case, a flat mapping of numbers: what the loop below would do, quicker
+        dotted = f"{prefix}." if prefix else ""
+        return {f"{dotted}{k}": float(v) for k, v in values.items()}, {}
     metrics: dict[str, float] = {}
     params: dict[str, Any] = {}
 
@@ -193,8 +222,14 @@ def make_record(
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
     groups: Mapping[str, list[dict[str, Any]]] | None = None,
+    scans: Mapping[str, Mapping[str, Any]] | None = None,
+    evidence: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Record:
-    """Validate and convert one ``record(...)`` call into a plain record."""
+    """Validate and convert one ``record(...)`` call into a plain record.
+
+    ``scans`` and ``evidence`` map a scope to plain JSON data (numpy scalars and arrays are turned
+    into Python values); :class:`RecordError` for a bad scope or a value JSON cannot hold.
+    """
     __tracebackhide__ = True  # pytest shows the user's call, not our validation
     if not isinstance(metrics, Mapping):
         raise RecordError(f"metrics must be a mapping of results, not {type(metrics).__name__}")
@@ -209,21 +244,69 @@ def make_record(
             raise RecordError(f"params must be a mapping, not {type(params).__name__}")
         found_params.update(_flatten_params(params))
     prefix = f"{scope}/" if scope else ""
-    out_metrics = {validate_key(prefix + k, what="metric key"): v for k, v in found_metrics.items()}
-    out_params = {validate_key(prefix + k, what="param key"): v for k, v in found_params.items()}
+    out_metrics = {prefix + k: v for k, v in found_metrics.items()} if prefix else found_metrics
+    out_params = {prefix + k: v for k, v in found_params.items()} if prefix else found_params
+    validate_keys(out_metrics, what="metric key")
+    validate_keys(out_params, what="param key")
     clash = sorted(set(out_metrics) & set(out_params))
     if clash:
         raise RecordError(f"key {clash[0]!r} is recorded both as a metric and as a param")
     out_tags = _tags(tags)
     out_groups = {validate_key(s, what="scope"): list(rows) for s, rows in (groups or {}).items()}
-    refuse_secret_keys([model, *out_metrics, *out_params, *out_tags, *out_groups])
+    out_scans = _scoped_data(scans, "scans")
+    out_evidence = _scoped_data(evidence, "evidence")
+    refuse_secret_keys([model, *out_metrics, *out_params, *out_tags, *out_groups, *out_scans, *out_evidence])
     return {
         "model": model,
         "metrics": out_metrics,
         "params": out_params,
         "tags": out_tags,
         "groups": out_groups,
+        "scans": out_scans,
+        "evidence": out_evidence,
     }
+
+
+_JSON_LEAVES = (str, int, float, bool, type(None))
+
+
+def _scoped_data(values: Mapping[str, Any] | None, what: str) -> dict[str, dict[str, Any]]:
+    """``{scope: mapping}`` as plain JSON data (``scans=`` and ``evidence=``), scopes validated."""
+    __tracebackhide__ = True  # pytest shows the user's call, not our validation
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise RecordError(f"{what} must be a mapping of scope to data, not {type(values).__name__}")
+    out: dict[str, dict[str, Any]] = {}
+    for scope, entry in values.items():
+        if not isinstance(scope, str):
+            raise RecordError(f"{what} scope {scope!r} is a {type(scope).__name__}; scopes must be str")
+        validate_key(scope, what=f"{what} scope")
+        if not isinstance(entry, Mapping):
+            raise RecordError(f"{what}[{scope!r}] must be a mapping, not {type(entry).__name__}")
+        data = plain(entry)
+        _check_json_data(data, f"{what}[{scope!r}]")
+        out[scope] = data
+    return out
+
+
+def _check_json_data(data: Any, where: str) -> None:
+    """:class:`RecordError` unless ``data`` (after :func:`plain`) holds only JSON types.
+
+    Non-finite floats are allowed: the report spells them out. Iterative, like :func:`_leaves`.
+    """
+    pending: list[tuple[str, Any]] = [(where, data)]
+    while pending:
+        path, node = pending.pop()
+        if isinstance(node, dict):
+            pending.extend((f"{path}[{k!r}]", v) for k, v in node.items())
+        elif isinstance(node, list):
+            pending.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+        elif type(node) not in _JSON_LEAVES:
+            raise RecordError(
+                f"{path} is a {type(node).__name__}; scans and evidence hold JSON data only "
+                "(mappings, lists, str, numbers, bool, None)"
+            )
 
 
 def refuse_secret_keys(keys: Iterable[str]) -> None:

@@ -13,6 +13,7 @@ where it is recorded, see :func:`key_leaks_secret` (docs/reliability.md, "Secret
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -46,8 +47,23 @@ def is_secret_env_name(name: str) -> bool:
 
 def secret_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Secret value -> the variable it comes from, for every secret in ``environ`` (default
-    ``os.environ``): the values of secret variables and the credentials inside any URI."""
-    env = os.environ if environ is None else environ
+    ``os.environ``): the values of secret variables and the credentials inside any URI.
+
+    For ``os.environ`` the answer is kept until the environment changes (every record asks).
+    """
+    if environ is None:
+        return dict(_from_os_environ()[0])
+    return _scan(environ)
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Secret values found in ``environ`` (default ``os.environ``), longest first."""
+    if environ is None:
+        return list(_from_os_environ()[1])
+    return _longest_first(_scan(environ))
+
+
+def _scan(env: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for name, value in env.items():
         if is_secret_env_name(name) and len(value) >= _MIN_SECRET_LENGTH:
@@ -62,9 +78,40 @@ def secret_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return found
 
 
-def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Secret values found in ``environ`` (default ``os.environ``), longest first."""
-    return sorted(secret_sources(environ), key=len, reverse=True)
+def _longest_first(sources: Mapping[str, str]) -> list[str]:
+    return sorted(sources, key=len, reverse=True)
+
+
+# (the environment as last scanned, its secrets, them longest first)
+_cached: tuple[dict[Any, Any], dict[str, str], list[str]] | None = None
+
+
+def _from_os_environ() -> tuple[dict[str, str], list[str]]:
+    """The secrets of ``os.environ``, rescanned only when it changed in a way that matters.
+
+    An unchanged environment holds the very same objects as the copy kept of it, so comparing
+    them is identity checks in C. pytest changes ``PYTEST_CURRENT_TEST`` for every test phase:
+    a change of variables that hold no secret before or after (not a secret name, no ``@``) keeps
+    the answer.
+    """
+    global _cached
+    current: dict[Any, Any] = getattr(os.environ, "_data", None) or dict(os.environ)
+    if _cached is not None and _cached[0] != current:
+        changed = current.items() ^ _cached[0].items()
+        if all(_harmless(name, value) for name, value in changed):
+            _cached = (dict(current), _cached[1], _cached[2])
+    if _cached is None or _cached[0] != current:
+        sources = _scan(os.environ)
+        _cached = (dict(current), sources, _longest_first(sources))
+    return _cached[1], _cached[2]
+
+
+def _harmless(name: str | bytes, value: str | bytes) -> bool:
+    """Whether the variable ``name=value`` (as ``os.environ`` stores them) adds no secret."""
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "surrogateescape")
+    has_at = b"@" in value if isinstance(value, bytes) else "@" in value
+    return not has_at and not is_secret_env_name(name)
 
 
 def key_leaks_secret(key: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -75,8 +122,12 @@ def key_leaks_secret(key: str, environ: Mapping[str, str] | None = None) -> str 
     """
     if REDACTED in key:
         return "a redacted secret (***)"
-    sources = secret_sources(environ)
-    for value in sorted(sources, key=len, reverse=True):
+    if environ is None:
+        sources, longest_first = _from_os_environ()
+    else:
+        sources = _scan(environ)
+        longest_first = _longest_first(sources)
+    for value in longest_first:
         if value in key:
             return f"the value of {sources[value]}"
     if _URI_USERINFO.search(key):
@@ -111,6 +162,19 @@ def redact_obj(obj: Any, extra_secrets: list[str] | None = None, *, keys: bool =
     :func:`key_leaks_secret` instead)."""
     secrets = [*(extra_secrets or []), *secret_values()]
     return _redact(obj, secrets, keys)
+
+
+def json_may_hold_secret(text: str, extra_secrets: list[str] | None = None) -> bool:
+    """Whether JSON ``text`` (``json.dumps(..., ensure_ascii=False)``) holds a string that
+    :func:`redact_obj` would change; False means the document can be written as it is.
+
+    One scan of the text instead of a walk of every string: URI credentials need an ``@`` (JSON
+    never escapes it), and a secret shows in the text as its JSON-escaped form.
+    """
+    if "@" in text:
+        return True
+    secrets = [*(extra_secrets or []), *secret_values()]
+    return any(json.dumps(s, ensure_ascii=False)[1:-1] in text for s in secrets if s)
 
 
 def _redact(obj: Any, secrets: list[str], keys: bool) -> Any:

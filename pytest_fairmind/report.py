@@ -3,18 +3,23 @@
 The same document is the ``--fairmind-json`` file, a history entry and what ``fairmind replay``
 and ``fairmind check`` read back; a provider child process hands its outcome back in the same
 form. Strict JSON: non-finite metrics are ``null`` in ``metrics`` and spelled out in ``nonfinite``;
-an undefined (NaN) group value is ``null`` and decodes back to NaN. See docs/report.md.
+an undefined (NaN) group value is ``null`` and decodes back to NaN; a non-finite number inside a
+scan or an evidence payload is ``null`` there and spelled out in ``nonfinite_paths`` (a JSON
+Pointer into the model entry); a gate's interval numbers are a number or the word. See
+docs/report.md.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from pytest_fairmind.redact import redact_obj
+from pytest_fairmind.redact import json_may_hold_secret, redact_obj
 from pytest_fairmind.result import (
     BOUND,
     FAIL,
@@ -43,6 +48,11 @@ OUTCOMES = ("pass", "fail", "inconclusive")
 _RULES = (BOUND, REGRESSION)
 _DIRECTIONS = ("lower", "higher")
 _NONFINITE_WORDS = ("nan", "inf", "-inf")
+_EVIDENCE = ("point", "interval")
+#: A gate's interval fields: written when set, a number or (non-finite) its word.
+_INTERVAL_FIELDS = ("ci_low", "ci_high", "p_value", "p_adjusted", "alpha")
+#: Model fields holding plain data per scope, carried as they were recorded.
+_SCOPED_DATA = ("scans", "evidence")
 _LARGEST_FLOAT_INT = int(sys.float_info.max)
 
 T = TypeVar("T")
@@ -103,8 +113,7 @@ def _group_row_from_dict(row: dict[str, Any]) -> GroupRow:
 def model_to_dict(model: ModelResult) -> dict[str, Any]:
     return {
         "verdict": model.verdict,
-        "metrics": {k: _number_or_null(v) for k, v in model.metrics.items()},
-        "nonfinite": {k: _nonfinite_word(v) for k, v in model.metrics.items() if not math.isfinite(v)},
+        **_metrics_to_dict(model.metrics),
         "params": {k: _json_safe(v) for k, v in model.params.items()},
         "tags": dict(model.tags),
         "groups": {scope: [_group_row(row) for row in rows] for scope, rows in model.groups.items()},
@@ -114,12 +123,59 @@ def model_to_dict(model: ModelResult) -> dict[str, Any]:
             {"key": c.key, "values": [{"nodeid": n, "value": _json_safe(v)} for n, v in c.values]}
             for c in model.collisions
         ],
+        **_scoped_data_to_dict(model),
     }
+
+
+def _scoped_data_to_dict(model: ModelResult) -> dict[str, Any]:
+    """``scans``, ``evidence`` and the ``nonfinite_paths`` of the non-finite numbers inside them."""
+    nonfinite: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    for kind in _SCOPED_DATA:
+        entries: dict[str, Any] = getattr(model, kind)
+        out[kind] = {
+            scope: _data_to_json(entry, f"/{kind}/{_pointer_part(scope)}", nonfinite)
+            for scope, entry in entries.items()
+        }
+    out["nonfinite_paths"] = nonfinite
+    return out
+
+
+def _pointer_part(key: str) -> str:
+    """One reference token of a JSON Pointer (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _data_to_json(data: Any, pointer: str, nonfinite: dict[str, str]) -> Any:
+    """A copy of plain data with each non-finite float ``null``, its pointer noted in ``nonfinite``."""
+    if isinstance(data, float):
+        if math.isfinite(data):
+            return data
+        nonfinite[pointer] = _nonfinite_word(data)
+        return None
+    if isinstance(data, dict):
+        return {
+            str(k): _data_to_json(v, f"{pointer}/{_pointer_part(str(k))}", nonfinite) for k, v in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return [_data_to_json(v, f"{pointer}/{i}", nonfinite) for i, v in enumerate(data)]
+    return data
+
+
+def _metrics_to_dict(metrics: dict[str, float]) -> dict[str, Any]:
+    """``metrics`` (non-finite ones null) and ``nonfinite`` (their words). A session has up to a
+    million metrics, nearly all finite: one pass in C finds the few that are not."""
+    isfinite = math.isfinite
+    words = {k: _nonfinite_word(metrics[k]) for k in [k for k, v in metrics.items() if not isfinite(v)]}
+    shown: dict[str, float | None] = dict(metrics)
+    shown.update(dict.fromkeys(words))
+    return {"metrics": shown, "nonfinite": words}
 
 
 def gate_to_dict(gate: GateResult) -> dict[str, Any]:
     """A gate entry: today's fields, ``outcome`` and ``rule``; a regression rule adds what it was
-    compared with (see docs/report.md)."""
+    compared with, an interval gate its ``evidence`` and the interval numbers that are set
+    (see docs/report.md)."""
     data: dict[str, Any] = {
         "expr": gate.expr,
         "key": gate.key,
@@ -133,6 +189,12 @@ def gate_to_dict(gate: GateResult) -> dict[str, Any]:
         data["baseline"] = _number_or_null(gate.baseline)
         data["change"] = _number_or_null(gate.change)
         data["direction"] = gate.direction
+    if gate.evidence != "point":
+        data["evidence"] = gate.evidence
+    for name in _INTERVAL_FIELDS:
+        value: float | None = getattr(gate, name)
+        if value is not None:
+            data[name] = value if math.isfinite(value) else _nonfinite_word(value)
     return data
 
 
@@ -165,6 +227,11 @@ def _gate(data: Any, metrics: dict[str, float] | None, where: str) -> GateResult
         REGRESSION if "direction" in entry or bound == _NO_BASELINE_BOUND else BOUND
     )
     _one_of(rule, _RULES, f"{where}.rule")
+    evidence = _optional(entry.get("evidence"), _text, f"{where}.evidence") or "point"
+    _one_of(evidence, _EVIDENCE, f"{where}.evidence")
+    interval = {
+        name: _optional(entry.get(name), _number_or_word, f"{where}.{name}") for name in _INTERVAL_FIELDS
+    }
     return GateResult(
         expr=_text(entry.get("expr"), f"{where}.expr"),
         key=key,
@@ -175,6 +242,8 @@ def _gate(data: Any, metrics: dict[str, float] | None, where: str) -> GateResult
         baseline=_number_or_none(entry.get("baseline"), f"{where}.baseline"),
         change=_number_or_none(entry.get("change"), f"{where}.change"),
         direction=direction,
+        evidence=evidence,
+        **interval,
     )
 
 
@@ -222,7 +291,56 @@ def _model(name: str, data: Any, where: str) -> ModelResult:
             for i, c in enumerate(_sequence(entry.get("collisions"), f"{where}.collisions"))
         ],
         verdict=verdict,
+        **_scoped_data_from_dict(entry, where),
     )
+
+
+def _scoped_data_from_dict(entry: dict[str, Any], where: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """``scans`` and ``evidence`` of a model entry as copies, ``nonfinite_paths`` put back in."""
+    out: dict[str, dict[str, dict[str, Any]]] = {
+        kind: {
+            scope: _copy_data(_object(data, f"{where}.{kind}.{_shown(scope)}"))
+            for scope, data in _mapping(entry.get(kind), _object, f"{where}.{kind}").items()
+        }
+        for kind in _SCOPED_DATA
+    }
+    for scope, scan in out["scans"].items():
+        _list(scan.get("rows", []), f"{where}.scans.{_shown(scope)}.rows")
+    for pointer, word in _mapping(entry.get("nonfinite_paths"), _text, f"{where}.nonfinite_paths").items():
+        at = f"{where}.nonfinite_paths.{_shown(pointer)}"
+        _one_of(word, _NONFINITE_WORDS, at)
+        _put_nonfinite(out, pointer, _from_nonfinite_word(word), at)
+    return out
+
+
+def _copy_data(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _copy_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_copy_data(v) for v in data]
+    return data
+
+
+def _put_nonfinite(data: dict[str, Any], pointer: str, value: float, where: str) -> None:
+    """Replace the ``null`` at JSON Pointer ``pointer`` (under ``scans`` or ``evidence``) with ``value``."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    if not pointer.startswith("/") or len(parts) < 3 or parts[0] not in _SCOPED_DATA:
+        raise ReportError(f"{where}: not a pointer into scans or evidence")
+    node: Any = data
+    for part in parts[:-1]:
+        node = _child(node, part, where)
+    last = parts[-1]
+    if _child(node, last, where) is not None:
+        raise ReportError(f"{where}: the value there is not null")
+    node[int(last) if isinstance(node, list) else last] = value
+
+
+def _child(node: Any, part: str, where: str) -> Any:
+    if isinstance(node, dict) and part in node:
+        return node[part]
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    raise ReportError(f"{where}: no such place in the model entry")
 
 
 def _row(data: Any, where: str) -> GroupRow:
@@ -311,13 +429,13 @@ def session_header(session: SessionResult) -> dict[str, Any]:
         "started": session.started,
         "finished": session.finished,
         "exitstatus": session.exitstatus,
-        "git": session.git,
+        "git": None if session.git is None else dict(session.git),
     }
 
 
-def session_to_dict(session: SessionResult) -> dict[str, Any]:
-    """The report document, with every string passed through secret redaction."""
-    doc = {
+def session_document(session: SessionResult) -> dict[str, Any]:
+    """The report document before secret redaction."""
+    return {
         "schema": SCHEMA,
         "session": session_header(session),
         "providers": {name: provider_to_dict(o) for name, o in session.providers.items()},
@@ -325,9 +443,50 @@ def session_to_dict(session: SessionResult) -> dict[str, Any]:
         "gates_not_evaluated": list(session.gates_not_evaluated),
         "context": dict(session.context),
         "notices": list(session.notices),
+        "settings": {str(k): v for k, v in session.settings.items()},
     }
+
+
+def session_to_dict(session: SessionResult) -> dict[str, Any]:
+    """The report document, with every string passed through secret redaction."""
+    with _collector_paused():
+        return _redacted(session_document(session), strict=False)[0]
+
+
+def _redacted(doc: dict[str, Any], *, strict: bool) -> tuple[dict[str, Any], str]:
+    """``doc`` with every string passed through secret redaction, and its JSON text (``strict``:
+    raise on a NaN token or a value that is not JSON, else write them as ``json.dumps`` can).
+
+    Redaction walks every string; most reports hold no secret, which one scan of the JSON text
+    tells (a 10k-test report has a million strings).
+    """
+    options: dict[str, Any] = {"ensure_ascii": False, "allow_nan": not strict}
+    if not strict:
+        options["default"] = str
+    text = json.dumps(doc, **options)
+    if not json_may_hold_secret(text):
+        return doc, text
     redacted: dict[str, Any] = redact_obj(doc)
-    return redacted
+    return redacted, json.dumps(redacted, **options)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a large document is encoded or decoded.
+
+    Both make an object (the encoder a tuple) per item: a million for a 10k-test report; each few
+    hundred of them start a collection, and the older generations' collections walk everything
+    the process holds (in the aggregating process: every test's report). Encoding and decoding
+    make no reference cycles, so nothing is missed; it was 1 s of a 1.5 s ``dumps`` of such a
+    report at the end of a session.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def session_from_dict(doc: dict[str, Any]) -> SessionResult:
@@ -368,13 +527,15 @@ def _session(data: Any) -> SessionResult:
         ],
         context=_mapping(doc.get("context"), _text, "context"),
         notices=[_text(n, f"notices[{i}]") for i, n in enumerate(_sequence(doc.get("notices"), "notices"))],
+        settings=_mapping(doc.get("settings"), _scalar, "settings"),
     )
 
 
 def dumps(session: SessionResult) -> str:
     """Strict JSON text of the report (raises rather than writing a NaN token). Compact: an
     indented dump takes Python's pure-Python encoder, several times slower on a large session."""
-    return json.dumps(session_to_dict(session), ensure_ascii=False, allow_nan=False) + "\n"
+    with _collector_paused():
+        return _redacted(session_document(session), strict=True)[1] + "\n"
 
 
 def loads(data: str | bytes) -> SessionResult:
@@ -389,14 +550,16 @@ def loads(data: str | bytes) -> SessionResult:
     except UnicodeDecodeError as exc:
         raise ReportError(f"not UTF-8 text (byte {exc.start})") from None
     try:
-        doc = json.loads(text, parse_constant=_refuse_constant)
+        with _collector_paused():
+            doc = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise ReportError(f"not valid JSON ({exc})") from None
     except RecursionError:
         raise ReportError(f"nested deeper than {MAX_DEPTH} levels: not a pytest-fairmind report") from None
     except ValueError as exc:  # an integer of more digits than Python converts
         raise ReportError(f"not valid JSON ({_first_line(exc)})") from None
-    return session_from_dict(doc)
+    with _collector_paused():
+        return session_from_dict(doc)
 
 
 def load(path: str) -> SessionResult:
@@ -414,30 +577,50 @@ def check_plain(doc: Any) -> None:
     """:class:`ReportError` unless ``doc`` is plain JSON data that is at most :data:`MAX_DEPTH`
     deep, holds no number a float cannot hold (a 400-digit integer) and no string that cannot be
     printed or saved (a lone surrogate). Iterative: a deep document cannot exhaust the stack here."""
+    if not isinstance(doc, dict | list):
+        _check_leaf(doc)
+        return
+    isfinite = math.isfinite
     stack: list[tuple[Any, int]] = [(doc, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            if depth > MAX_DEPTH:
-                raise ReportError(f"nested deeper than {MAX_DEPTH} levels: not a pytest-fairmind report")
-            if isinstance(node, dict):
-                stack.extend((key, depth) for key in node)
-                stack.extend((child, depth + 1) for child in node.values())
+        if depth > MAX_DEPTH:
+            raise ReportError(f"nested deeper than {MAX_DEPTH} levels: not a pytest-fairmind report")
+        if isinstance(node, dict):
+            _check_keys(node)
+        for child in node.values() if isinstance(node, dict) else node:
+            if type(child) is float:  # most of a report (its metrics): checked right here
+                if not isfinite(child):
+                    raise ReportError("a non-finite number: not strict JSON")
+            elif isinstance(child, dict | list):
+                stack.append((child, depth + 1))
             else:
-                stack.extend((child, depth + 1) for child in node)
-        elif isinstance(node, int) and not isinstance(node, bool):
-            if abs(node) > _LARGEST_FLOAT_INT:
-                raise ReportError(f"a number with {len(str(abs(node)))} digits: out of range")
-        elif isinstance(node, float):
-            if not math.isfinite(node):
-                raise ReportError("a non-finite number: not strict JSON")
-        elif isinstance(node, str):
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ReportError("a string that is not valid Unicode (a lone surrogate)") from None
-        elif not isinstance(node, bool) and node is not None:
-            raise ReportError(f"a {type(node).__name__} value: not JSON data")
+                _check_leaf(child)
+
+
+def _check_keys(node: dict[Any, Any]) -> None:
+    """The keys of an object: the common case (all text) in one encode of them joined."""
+    try:
+        "".join(node).encode("utf-8")
+    except (TypeError, UnicodeEncodeError):
+        for key in node:
+            _check_leaf(key)
+
+
+def _check_leaf(node: Any) -> None:
+    if isinstance(node, int) and not isinstance(node, bool):
+        if abs(node) > _LARGEST_FLOAT_INT:
+            raise ReportError(f"a number with {len(str(abs(node)))} digits: out of range")
+    elif isinstance(node, float):
+        if not math.isfinite(node):
+            raise ReportError("a non-finite number: not strict JSON")
+    elif isinstance(node, str):
+        try:
+            node.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ReportError("a string that is not valid Unicode (a lone surrogate)") from None
+    elif not isinstance(node, bool) and node is not None:
+        raise ReportError(f"a {type(node).__name__} value: not JSON data")
 
 
 def _refuse_constant(token: str) -> Any:
@@ -496,7 +679,11 @@ def _mapping(value: Any, item: Callable[[Any, str], T], where: str) -> dict[str,
     """An optional object (absent or null: empty) whose values are each checked by ``item``."""
     if value is None:
         return {}
-    return {key: item(v, f"{where}.{_shown(key)}") for key, v in _object(value, where).items()}
+    entries = _object(value, where)
+    try:  # a report has up to a million metrics: where each one is goes into a message only
+        return {key: item(v, where) for key, v in entries.items()}
+    except ReportError:
+        return {key: item(v, f"{where}.{_shown(key)}") for key, v in entries.items()}  # raises, naming it
 
 
 def _text(value: Any, where: str) -> str:
@@ -519,6 +706,14 @@ def _number(value: Any, where: str) -> float:
 
 def _number_or_none(value: Any, where: str) -> float | None:
     return None if value is None else _number(value, where)
+
+
+def _number_or_word(value: Any, where: str) -> float:
+    """A number, or the word of a non-finite one (``"nan"``, ``"inf"``, ``"-inf"``)."""
+    if isinstance(value, str):
+        _one_of(value, _NONFINITE_WORDS, where)
+        return _from_nonfinite_word(value)
+    return _number(value, where)
 
 
 def _integer(value: Any, where: str) -> int:

@@ -39,6 +39,16 @@ class GateResult:
     baseline: float | None = None  # regression rules: the baseline's value (None: no baseline)
     change: float | None = None  # regression rules: value - baseline
     direction: str | None = None  # regression rules: "lower" or "higher" (is better)
+    #: How the outcome was decided: "point" (value against bound) or "interval" (bootstrap evidence,
+    #: docs/evidence.md). The fields below are set only for "interval".
+    evidence: str = "point"
+    #: One-sided bounds at the family level (``fairmind_ci``), both sides: ``ci_high`` decides a
+    #: ``<=`` pass, ``ci_low`` a ``>=`` pass.
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None  # share of bootstrap replicates on the fair side of the bound
+    p_adjusted: float | None = None  # Holm/Bonferroni-adjusted p-value
+    alpha: float | None = None  # the level this gate's p-value was compared with
 
     @property
     def passed(self) -> bool:
@@ -74,6 +84,11 @@ class ModelResult:
     gates: list[GateResult] = field(default_factory=list)
     collisions: list[Collision] = field(default_factory=list)
     verdict: str = "pass"
+    #: Subgroup scans by scope: ``{"metric", "subgroups_tested", "rows"}`` (docs/scan.md).
+    scans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: What interval gates need to redraw replicates, by scope (docs/evidence.md): plain data,
+    #: ``{"kind": "cells" | "grid", ...}`` as :mod:`pytest_fairmind.metrics.evidence` writes it.
+    evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def recompute_verdict(self) -> str:
         """The verdict from the tests and gates (see docs/report.md): ``fail`` when any gate failed
@@ -131,3 +146,6 @@ class SessionResult:
     context: dict[str, str] = field(default_factory=dict)
     #: Lines for the summary that are not tied to a model (lost workers, missing baselines...).
     notices: list[str] = field(default_factory=list)
+    #: The gate policy the session ran with, for ``fairmind check`` to reuse: ``evidence``,
+    #: ``inconclusive``, ``multiple_testing``, ``ci``, ``gate_action``, ``strict``.
+    settings: dict[str, Any] = field(default_factory=dict)

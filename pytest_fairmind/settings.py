@@ -18,6 +18,9 @@ from pytest_fairmind.timeouts import clamp_timeout
 T = TypeVar("T")
 
 WANDB_MODES = ("online", "offline", "disabled")
+EVIDENCE_MODES = ("point", "interval")
+INCONCLUSIVE_ACTIONS = ("pass", "warn", "fail")
+MULTIPLE_TESTING = ("holm", "bonferroni", "none")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 # W&B's own WANDB_MODE spellings that mean one of ours.
@@ -55,6 +58,24 @@ class Settings:
     plots: bool = True
     lower_is_better: tuple[str, ...] = ()  # metric globs, for regression rules
     higher_is_better: tuple[str, ...] = ()
+    evidence: str = "point"  # "point" or "interval" (docs/evidence.md)
+    inconclusive: str = "warn"  # what an inconclusive gate does: "pass", "warn" or "fail"
+    multiple_testing: str = "holm"  # "holm", "bonferroni" or "none"
+    ci: float = 0.95  # the family level of interval gates
+    n_boot: int | None = None  # the fixture's default n_boot (None: assess's own default)
+    junit_path: str | None = None
+    html_path: str | None = None
+
+    def gate_policy(self) -> dict[str, object]:
+        """The gate policy the report stores for ``fairmind check`` to reuse."""
+        return {
+            "evidence": self.evidence,
+            "inconclusive": self.inconclusive,
+            "multiple_testing": self.multiple_testing,
+            "ci": self.ci,
+            "gate_action": self.gate_action,
+            "strict": self.strict,
+        }
 
 
 def _present(value: Any) -> bool:
@@ -180,7 +201,50 @@ def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, st
         plots=_parse_bool(plots, "fairmind_plots") if _present(plots) else True,
         lower_is_better=tuple(_gate_lines(ini.get("lower_is_better"))),
         higher_is_better=tuple(_gate_lines(ini.get("higher_is_better"))),
+        **_evidence_settings(found),
+        junit_path=found.get("junit", "FAIRMIND_JUNIT") or None,
+        html_path=found.get("html", "FAIRMIND_HTML") or None,
     )
+
+
+def _evidence_settings(found: _Sources) -> dict[str, Any]:
+    """The evidence-aware gate policy (docs/evidence.md)."""
+
+    def choice(option: str, choices: Sequence[str]) -> Callable[[Any], str]:
+        return lambda v: _choice(v, option, choices)
+
+    return {
+        "evidence": found.checked(
+            choice("--fairmind-evidence", EVIDENCE_MODES), "point", "evidence", "FAIRMIND_EVIDENCE"
+        ),
+        "inconclusive": found.checked(
+            choice("--fairmind-inconclusive", INCONCLUSIVE_ACTIONS),
+            "warn",
+            "inconclusive",
+            "FAIRMIND_INCONCLUSIVE",
+        ),
+        "multiple_testing": found.checked(
+            choice("fairmind_multiple_testing", MULTIPLE_TESTING),
+            "holm",
+            "multiple_testing",
+            "FAIRMIND_MULTIPLE_TESTING",
+        ),
+        "ci": found.checked(_level, 0.95, "ci", "FAIRMIND_CI"),
+        "n_boot": found.checked(
+            lambda v: _number(v, "fairmind_n_boot", int, 0), None, "n_boot", "FAIRMIND_N_BOOT"
+        ),
+    }
+
+
+def _level(value: Any) -> float:
+    """``fairmind_ci``: a confidence level strictly between 0 and 1."""
+    try:
+        level = float(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"fairmind_ci: expected a level between 0 and 1, got {value!r}") from None
+    if not 0.0 < level < 1.0:
+        raise SettingsError(f"fairmind_ci: expected a level between 0 and 1 (e.g. 0.95), got {value!r}")
+    return level
 
 
 def _timeout(value: Any) -> float:

@@ -28,9 +28,16 @@ assert numpy.__version__
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """``slow`` tests (heavy simulations) count as ``e2e``: the quick loop ``-m "not e2e"`` leaves
     them out too."""
+    slow = []
     for item in items:
         if item.get_closest_marker("slow") is not None:
             item.add_marker(pytest.mark.e2e)
+            slow.append(item)
+    # The simulations run first: under xdist a long test collected last keeps one worker busy
+    # while the other idles at the end of the run.
+    if slow:
+        first = set(map(id, slow))
+        items[:] = [*slow, *(item for item in items if id(item) not in first)]
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,11 @@
 - :mod:`~pytest_fairmind.gating.sources`: reading a baseline from a file, the history (``last``) or
   MLflow (:mod:`~pytest_fairmind.gating.mlflow_query`, in a child process);
 - :mod:`~pytest_fairmind.gating.evaluate`: gates applied to each model's metrics;
+- :mod:`~pytest_fairmind.gating.evidence`: interval gates (pass, fail or inconclusive on bootstrap
+  evidence, Holm/Bonferroni across the session's family; docs/evidence.md);
 - :mod:`~pytest_fairmind.gating.pipeline`: :func:`run`, the one pipeline of the plugin's session
-  end and ``fairmind check``: gates + baseline + strict policy + gate action -> exit status.
+  end and ``fairmind check``: gates + baseline + evidence + strict, inconclusive and gate-action
+  policies -> exit status.
 
 Pure (no pytest import).
 """

@@ -18,11 +18,13 @@ def evaluate(
     models: Mapping[str, ModelResult],
     *,
     baseline: Baseline | None = None,
+    attached: list[tuple[str, Gate, GateResult]] | None = None,
 ) -> list[str]:
     """Attach :class:`GateResult`s to ``models`` (in place); return the exprs that matched nothing.
 
     Verdicts are recomputed. A gate repeated (ini and command line, or several marked tests) is
     evaluated once. Regression rules need ``baseline``; without one they are not evaluated.
+    ``attached``, when given, receives (model, gate, result) of every result, for the evidence pass.
     """
     not_evaluated: list[str] = []
     seen: set[tuple[str | None, str, tuple[Bound, ...], Tolerance | None]] = set()
@@ -31,14 +33,19 @@ def evaluate(
         if identity in seen:
             continue
         seen.add(identity)
-        if not _apply(gate, models, baseline):
+        if not _apply(gate, models, baseline, attached):
             not_evaluated.append(gate.expr)
     for result in models.values():
         result.recompute_verdict()
     return not_evaluated
 
 
-def _apply(gate: Gate, models: Mapping[str, ModelResult], baseline: Baseline | None) -> bool:
+def _apply(
+    gate: Gate,
+    models: Mapping[str, ModelResult],
+    baseline: Baseline | None,
+    attached: list[tuple[str, Gate, GateResult]] | None,
+) -> bool:
     """Add ``gate``'s results to the models it matches; whether it matched any metric."""
     matched = False
     for name, result in models.items():
@@ -48,15 +55,17 @@ def _apply(gate: Gate, models: Mapping[str, ModelResult], baseline: Baseline | N
             if not gate.matches_key(key):
                 continue
             value = result.metrics[key]
+            made: GateResult | None = None
             if gate.tolerance is None:
                 outcome = PASS if gate.check(value) else FAIL
-                result.gates.append(GateResult(gate.expr, key, value, gate.bound_text, outcome))
-                matched = True
+                made = GateResult(gate.expr, key, value, gate.bound_text, outcome)
             elif baseline is not None:
-                compared = baseline.compare(gate, name, key, value)
-                if compared is not None:
-                    result.gates.append(compared)
-                    matched = True
+                made = baseline.compare(gate, name, key, value)
+            if made is not None:
+                result.gates.append(made)
+                matched = True
+                if attached is not None:
+                    attached.append((name, gate, made))
     return matched
 
 

@@ -1,16 +1,33 @@
 """The gate pipeline the plugin's session end and ``fairmind check`` share: gates, then the
-baseline of regression rules, then the exit policy (``--fairmind-gate-action``, ``--fairmind-strict``).
+baseline of regression rules, then (``evidence="interval"``) the decision on bootstrap evidence
+across the session's family of interval gates, then the exit policy (``--fairmind-gate-action``,
+``--fairmind-inconclusive``, ``--fairmind-strict``).
 
-Pure except for reading the baseline (no pytest import). See docs/gates.md and docs/baseline.md.
+Pure except for reading the baseline (no pytest import). See docs/gates.md, docs/baseline.md and
+docs/evidence.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_fairmind.gating.baseline import Baseline, unused_notice
 from pytest_fairmind.gating.evaluate import evaluate, failed_gates
+from pytest_fairmind.gating.evidence import (
+    EVIDENCE_MODES,
+    INCONCLUSIVE_ACTIONS,
+    INTERVAL,
+    MULTIPLE_TESTING,
+    DistributionFn,
+    Family,
+    ScopeDistributionsFn,
+    apply_policy,
+    decide,
+    default_distribution,
+    default_distributions,
+)
 from pytest_fairmind.gating.grammar import Gate
 from pytest_fairmind.gating.sources import BaselineRequest, read_baseline
 from pytest_fairmind.result import REGRESSION, GateResult, ModelResult
@@ -38,6 +55,10 @@ class GateRun:
     strict_reasons: list[str] = field(default_factory=list)  # why strict failed, one line each
     exitstatus: int = 0  # the status given, escalated when gating fails the session
     baseline: Baseline | None = None  # read only when a regression rule needs it
+    evidence: str = "point"  # how gates were decided: "point", or "interval" where keys have intervals
+    inconclusive: list[tuple[str, GateResult]] = field(default_factory=list)  # (model, result)
+    inconclusive_failure: bool = False  # --fairmind-inconclusive=fail and a gate was inconclusive
+    family: Family | None = None  # evidence="interval": the family of interval gates, its point-gated keys
 
 
 STRICT_FAILED = "strict: FAILED because "
@@ -73,6 +94,12 @@ def run(
     strict: bool = False,
     gate_action: str = "fail",
     exitstatus: int = 0,
+    evidence: str = "point",
+    inconclusive: str = "warn",
+    multiple_testing: str = "holm",
+    level: float = 0.95,
+    distribution: DistributionFn | None = None,
+    distributions: ScopeDistributionsFn | None = None,
 ) -> GateRun:
     """Evaluate ``gates`` on ``models`` (results attached in place, verdicts recomputed).
 
@@ -81,10 +108,17 @@ def run(
     (``exitstatus`` escalated, see :func:`escalate`) when a gate failed under
     ``gate_action="fail"``, or under ``strict`` when a gate matched nothing, a baseline value was
     missing or a metric's direction was unknown (:attr:`GateRun.strict_reasons` says which).
+
+    ``evidence="interval"`` decides every gate whose key has an interval on evidence: ``pass``,
+    ``fail`` or ``inconclusive``, adjusted by ``multiple_testing`` (``holm``, ``bonferroni``,
+    ``none``) so that the chance of any false ``fail`` is at most ``1 - level``; the replicates come
+    from ``distributions`` (one replicate set per scope) or ``distribution`` (one per key); given
+    neither, from :mod:`pytest_fairmind.metrics.evidence` (``distributions`` when it has it).
+    ``inconclusive`` says what an inconclusive gate does: ``pass`` (the model's verdict passes),
+    ``warn`` (a line), ``fail`` (the session fails, unless ``gate_action="warn"``).
     """
-    if gate_action not in GATE_ACTIONS:
-        raise ValueError(f"gate_action must be one of {', '.join(GATE_ACTIONS)}, not {gate_action!r}")
-    outcome = GateRun(exitstatus=exitstatus)
+    _check_choices(gate_action, evidence, inconclusive, multiple_testing, level)
+    outcome = GateRun(exitstatus=exitstatus, evidence=evidence)
     regression = any(g.rule == REGRESSION for g in gates)
     if isinstance(baseline, Baseline):
         outcome.baseline = baseline if regression else None
@@ -92,13 +126,48 @@ def run(
         outcome.baseline = read_baseline(baseline, strict=strict)
     elif baseline is not None and baseline.source:
         outcome.notices.append(unused_notice(baseline.source))
-    outcome.not_evaluated = evaluate(gates, models, baseline=outcome.baseline)
+    attached: list[tuple[str, Gate, GateResult]] = []
+    outcome.not_evaluated = evaluate(gates, models, baseline=outcome.baseline, attached=attached)
     if outcome.baseline is not None:
         outcome.notices.extend(outcome.baseline.notices())
+    if evidence == INTERVAL:
+        outcome.family = decide(
+            attached,
+            models,
+            level=level,
+            multiple_testing=multiple_testing,
+            **_sources(distribution, distributions),
+        )
+        outcome.notices.extend(outcome.family.notices)
+    outcome.inconclusive = apply_policy(models, inconclusive)
     outcome.failed = failed_gates(models)
+    outcome.inconclusive_failure = inconclusive == "fail" and bool(outcome.inconclusive)
     if strict:
         outcome.strict_reasons = strict_reasons(outcome.not_evaluated, outcome.baseline)
     outcome.strict_failure = bool(outcome.strict_reasons)
-    if (outcome.failed and gate_action == "fail") or outcome.strict_failure:
+    gate_failure = bool(outcome.failed) or outcome.inconclusive_failure
+    if (gate_failure and gate_action == "fail") or outcome.strict_failure:
         outcome.exitstatus = escalate(exitstatus)
     return outcome
+
+
+def _sources(
+    distribution: DistributionFn | None, distributions: ScopeDistributionsFn | None
+) -> dict[str, Any]:
+    """Where replicates come from: what the caller gave, else the metrics side's."""
+    if distribution is None and distributions is None:
+        return {"distribution": default_distribution(), "distributions": default_distributions()}
+    return {"distribution": distribution, "distributions": distributions}
+
+
+def _check_choices(gate_action: str, evidence: str, inconclusive: str, testing: str, level: float) -> None:
+    for name, value, choices in (
+        ("gate_action", gate_action, GATE_ACTIONS),
+        ("evidence", evidence, EVIDENCE_MODES),
+        ("inconclusive", inconclusive, INCONCLUSIVE_ACTIONS),
+        ("multiple_testing", testing, MULTIPLE_TESTING),
+    ):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    if not (isinstance(level, (int, float)) and 0.0 < level < 1.0):
+        raise ValueError(f"level must be strictly between 0 and 1, not {level!r}")

@@ -7,12 +7,17 @@ and anything else a user recorded are text, never markup. See docs/reports.md.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_fairmind import history as history_folder
+from pytest_fairmind import report
 from pytest_fairmind.html.charts import (
     SMALL_GROUP,
     BarChart,
@@ -25,12 +30,20 @@ from pytest_fairmind.html.charts import (
     short,
     trend_chart,
 )
-from pytest_fairmind.junit import gate_outcome, gate_rule, number_text
+from pytest_fairmind.junit import gate_interval, gate_outcome, gate_rule, number_text, session_document
+from pytest_fairmind.result import SessionResult
 
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["IMPACT_RATIO_THRESHOLD", "SMALL_GROUP", "render_html"]
+__all__ = [
+    "IMPACT_RATIO_THRESHOLD",
+    "SMALL_GROUP",
+    "history_documents",
+    "read_document",
+    "render_html",
+    "write_html",
+]
 
 #: The four-fifths rule: an impact ratio under this is marked.
 IMPACT_RATIO_THRESHOLD = 0.8
@@ -70,6 +83,73 @@ def render_html(doc: Mapping[str, Any], *, history: Iterable[Mapping[str, Any]] 
     return env.get_template("report.html.j2").render(page=page)
 
 
+def write_html(path: Path, result: SessionResult, history_dir: Path | None) -> None:
+    """Write the page of ``result`` to ``path`` atomically (``--fairmind-html``), with the trends
+    of the sessions saved in ``history_dir`` (the history folder; unreadable entries are left out)."""
+    earlier, _ = history_documents(history_dir)
+    page = render_html(session_document(result), history=earlier)
+    history_folder.atomic_write(Path(path), page)
+
+
+def read_document(path: Path, *, full: bool = True) -> dict[str, Any]:
+    """A report document (a ``--fairmind-json`` file or a history entry) as plain data, checked to
+    be one: ``OSError`` when the file cannot be read, :class:`report.ReportError` when it is not a
+    report (too large, not UTF-8, not strict JSON, the wrong shape). ``full=False`` checks only
+    the parts a trend reads (session, each model's metrics and gates): what the page shows of a
+    history entry, at a third of the cost of the full check."""
+    with open(path, "rb") as fh:
+        data = fh.read(report.MAX_REPORT_BYTES + 1)
+    if len(data) > report.MAX_REPORT_BYTES:
+        raise report.ReportError("too large to be a pytest-fairmind report")
+    try:
+        doc = json.loads(data.decode("utf-8-sig"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError included
+        raise report.ReportError(f"not a JSON report ({str(exc).splitlines()[0]})") from None
+    if full:
+        report.session_from_dict(doc)  # the shape check of every reader
+    else:
+        _check_trend_parts(doc)
+    return dict(doc)
+
+
+def _check_trend_parts(doc: Any) -> None:
+    """:class:`report.ReportError` unless ``doc`` is a report whose session, models, metrics and
+    gates have the shapes the trends read (values are read defensively)."""
+    if not isinstance(doc, dict) or doc.get("schema") != report.SCHEMA:
+        raise report.ReportError(f"not a pytest-fairmind report (expected schema {report.SCHEMA!r})")
+    session = doc.get("session")
+    if not isinstance(session, dict) or not all(isinstance(session.get(k), str) for k in ("id", "started")):
+        raise report.ReportError("session: expected an object with text id and started")
+    models = doc.get("models")
+    if not isinstance(models, dict):
+        raise report.ReportError("models: expected an object")
+    for name, model in models.items():
+        if not isinstance(model, dict):
+            raise report.ReportError(f"models.{name}: expected an object")
+        gates = model.get("gates", [])
+        if not isinstance(model.get("metrics", {}), dict) or not isinstance(gates, list):
+            raise report.ReportError(f"models.{name}: metrics must be an object and gates a list")
+        if not all(isinstance(g, dict) for g in gates):
+            raise report.ReportError(f"models.{name}.gates: expected objects")
+
+
+def _refuse_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not strict JSON")
+
+
+def history_documents(folder: Path | None) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """The readable entries of a history folder, oldest first, and (path, why) for each one that
+    could not be read. No folder, or one without entries, gives none."""
+    docs: list[dict[str, Any]] = []
+    skipped: list[tuple[Path, str]] = []
+    for path in history_folder.entries(folder) if folder is not None else []:
+        try:
+            docs.append(read_document(path, full=False))
+        except (OSError, report.ReportError) as exc:
+            skipped.append((path, str(exc)))
+    return docs, skipped
+
+
 # The page's view model: everything the template shows, already worked out.
 
 
@@ -84,7 +164,9 @@ class GateView:
     outcome: str
     rule: str
     p_value: str
+    p_adjusted: str
     alpha: str
+    evidence: str  # "interval", "point", or "" (reports from before evidence-aware gates)
     trend_anchor: str
 
 
@@ -117,6 +199,30 @@ class ScopeView:
 
 
 @dataclass
+class ScanRow:
+    conditions: str
+    count: str
+    value: str
+    complement: str
+    ratio: str
+    difference: str
+    p_value: str
+    q_value: str
+    significant: bool
+
+
+@dataclass
+class ScanView:
+    """One subgroup scan (docs/scan.md): its top rows, as recorded."""
+
+    scope: str
+    metric: str
+    tested: str
+    significant: int
+    rows: list[ScanRow]
+
+
+@dataclass
 class RunLink:
     provider: str
     run_id: str
@@ -132,6 +238,7 @@ class ModelView:
     tests: list[tuple[str, str]]
     gates: list[GateView]
     scopes: list[ScopeView]
+    scans: list[ScanView]
     runs: list[RunLink]
     tags: list[tuple[str, str]]
     params: list[tuple[str, str]]
@@ -179,6 +286,7 @@ class Page:
     git: str
     ci_url: str | None
     versions: str
+    policy: str  # the gate policy the session ran with (its ``settings``), or ""
     providers: list[dict[str, str]]
     verdict_counts: list[tuple[str, int]]
     models: list[ModelView]
@@ -213,8 +321,8 @@ def build_page(doc: Mapping[str, Any], history: Iterable[Mapping[str, Any]] = ()
         )
     else:
         note = (
-            "No trends: no history was given. Trends need earlier sessions of this project: "
-            "fairmind report ... --history DIR (the .fairmind folder)."
+            "No trends: the history holds no earlier session. Trends need earlier sessions of "
+            "this project: the history folder (.fairmind), or fairmind report ... --history DIR."
         )
     started = _parse_time(session.get("started"))
     finished = _parse_time(session.get("finished"))
@@ -231,6 +339,7 @@ def build_page(doc: Mapping[str, Any], history: Iterable[Mapping[str, Any]] = ()
         exitstatus="" if session.get("exitstatus") is None else str(session.get("exitstatus")),
         git=_git_text(session.get("git")),
         ci_url=_http_url(context.get("ci.job_url")),
+        policy=_policy_text(doc.get("settings")),
         versions=", ".join(
             f"{label} {context[name]}"
             for name, label in (
@@ -250,6 +359,30 @@ def build_page(doc: Mapping[str, Any], history: Iterable[Mapping[str, Any]] = ()
         history_note=note,
         history_sessions=len(earlier),
     )
+
+
+_POLICY = (
+    ("evidence", "evidence {}"),
+    ("multiple_testing", "multiple testing {}"),
+    ("ci", "family level {}"),
+    ("inconclusive", "inconclusive: {}"),
+    ("gate_action", "gate action {}"),
+    ("strict", "strict {}"),
+)
+
+
+def _policy_text(settings: Any) -> str:
+    """The session's gate policy in one line: ``evidence interval, multiple testing holm, ...``."""
+    if not isinstance(settings, Mapping):
+        return ""
+    parts = []
+    for name, text in _POLICY:
+        value = settings.get(name)
+        if value is None or value == "":
+            continue
+        shown = ("on" if value else "off") if isinstance(value, bool) else value
+        parts.append(text.format(shown))
+    return ", ".join(parts)
 
 
 def _parse_time(text: Any) -> datetime | None:
@@ -341,13 +474,21 @@ def _gate_value_text(entry: Mapping[str, Any], model: Mapping[str, Any]) -> str:
 
 def _gate_interval(entry: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     """The gate's own interval, else the one recorded beside the metric (``<key>.ci_low/.ci_high``)."""
-    low, high = entry.get("ci_low"), entry.get("ci_high")
+    interval = gate_interval(entry)
+    if interval is not None:  # a one-sided interval has an infinite end
+        return (
+            "[" + ", ".join(number_text(e) if math.isinf(e) else short(number(e), 4) for e in interval) + "]"
+        )
+    key = str(entry.get("key"))
+    low, high = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
     if low is None and high is None:
-        key = str(entry.get("key"))
-        low, high = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
-        if low is None and high is None:
-            return ""
+        return ""
     return f"[{short(number(low), 4)}, {short(number(high), 4)}]"
+
+
+def _p_text(value: Any) -> str:
+    found = number(value)
+    return "" if found is None else f"{found:.4g}"
 
 
 def _model_view(name: str, model: Mapping[str, Any], anchor: str, runs: list[RunLink]) -> ModelView:
@@ -370,8 +511,10 @@ def _model_view(name: str, model: Mapping[str, Any], anchor: str, runs: list[Run
                 bound=str(entry.get("bound")),
                 outcome=gate_outcome(entry),
                 rule=gate_rule(entry),
-                p_value="" if entry.get("p_value") is None else f"{float(entry['p_value']):.4g}",
-                alpha="" if entry.get("alpha") is None else f"{float(entry['alpha']):.4g}",
+                p_value=_p_text(entry.get("p_value")),
+                p_adjusted=_p_text(entry.get("p_adjusted")),
+                alpha=_p_text(entry.get("alpha")),
+                evidence=str(entry.get("evidence") or ""),
                 trend_anchor=f"{anchor}-t{trend_index[key]}",
             )
         )
@@ -384,6 +527,7 @@ def _model_view(name: str, model: Mapping[str, Any], anchor: str, runs: list[Run
         tests=tests,
         gates=gates,
         scopes=[_scope_view(scope, rows) for scope, rows in (model.get("groups") or {}).items() if rows],
+        scans=[_scan_view(scope, scan) for scope, scan in (model.get("scans") or {}).items()],
         runs=runs,
         tags=[(str(k), str(v)) for k, v in (model.get("tags") or {}).items()],
         params=[(str(k), str(v)) for k, v in (model.get("params") or {}).items()],
@@ -444,6 +588,39 @@ def _scope_view(scope: str, rows: Sequence[Mapping[str, Any]]) -> ScopeView:
         impact=None if has_class else _impact_table(rows),
         columns=table_columns,
         table=table,
+    )
+
+
+def _scan_view(scope: str, scan: Any) -> ScanView:
+    """The table of a scan's top subgroups; what is not a number reads ``undefined``."""
+    scan = scan if isinstance(scan, Mapping) else {}
+    rows = [r for r in scan.get("rows") or [] if isinstance(r, Mapping)]
+    out = []
+    for row in rows:
+        conditions = row.get("conditions")
+        count = number(row.get("count"))
+        out.append(
+            ScanRow(
+                conditions=group_full_label(conditions)
+                if isinstance(conditions, Mapping)
+                else str(conditions),
+                count="" if count is None else f"{count:g}",
+                value=short(number(row.get("value")), 4),
+                complement=short(number(row.get("complement_value")), 4),
+                ratio=short(number(row.get("ratio")), 3),
+                difference=short(number(row.get("difference")), 4),
+                p_value=_p_text(row.get("p_value")) or "undefined",
+                q_value=_p_text(row.get("q_value")) or "undefined",
+                significant=row.get("significant") is True,
+            )
+        )
+    tested = number(scan.get("subgroups_tested"))
+    return ScanView(
+        scope=str(scope),
+        metric=str(scan.get("metric") or ""),
+        tested="?" if tested is None else f"{tested:g}",
+        significant=sum(r.significant for r in out),
+        rows=out,
     )
 
 

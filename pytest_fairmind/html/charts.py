@@ -8,7 +8,7 @@ undefined groups marked, counts beside the bars) and a trend of one gated metric
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -274,6 +274,72 @@ class Observation:
     current: bool
 
 
+def _time_ticks(
+    observations: Sequence[Observation],
+    times: Sequence[float],
+    x: Callable[[float], float],
+    left: float,
+    right: float,
+) -> tuple[Tick, ...]:
+    """First and last session times at the plot's ends (and a middle one when it falls near the
+    middle), formatted for the span they cover."""
+    if not times:
+        return ()
+    t0, t1 = min(times), max(times)
+    span = t1 - t0
+    fmt = (
+        "%H:%M:%S" if span < 3600
+        else "%d %b %H:%M" if span < 2 * 86400
+        else "%d %b" if span < 300 * 86400
+        else "%b %Y"
+    )  # fmt: skip
+    if span <= 0:
+        return (Tick(x(t0), observations[0].time.strftime(fmt)),)
+    middle = min(range(len(times)), key=lambda i: abs(times[i] - (t0 + t1) / 2))
+    ticks = [Tick(left, observations[0].time.strftime(fmt), "start")]
+    if 0.25 < (times[middle] - t0) / span < 0.75:
+        ticks.append(Tick(x(times[middle]), observations[middle].time.strftime(fmt)))
+    ticks.append(Tick(right, observations[-1].time.strftime(fmt), "end"))
+    return tuple(ticks)
+
+
+def _trend_points(
+    observations: Sequence[Observation],
+    times: Sequence[float],
+    x: Callable[[float], float],
+    y: Callable[[float], float],
+    bottom: float,
+) -> tuple[tuple[TrendPoint, ...], tuple[str, ...]]:
+    """The dots, and the polylines between them, broken where a value is undefined."""
+    points: list[TrendPoint] = []
+    paths: list[str] = []
+    segment: list[str] = []
+    for obs, t in zip(observations, times, strict=True):
+        px = x(t)
+        py = bottom if obs.value is None else y(obs.value)
+        points.append(
+            TrendPoint(
+                x=px,
+                y=py,
+                value_text=short(obs.value, 4),
+                time_text=obs.time.strftime("%Y-%m-%d %H:%M"),
+                session=obs.session,
+                outcome=obs.outcome,
+                undefined=obs.value is None,
+                current=obs.current,
+            )
+        )
+        if obs.value is None:
+            if len(segment) > 1:
+                paths.append(" ".join(segment))
+            segment = []
+        else:
+            segment.append(f"{px:.1f},{py:.1f}")
+    if len(segment) > 1:
+        paths.append(" ".join(segment))
+    return tuple(points), tuple(paths)
+
+
 def trend_chart(
     model: str,
     key: str,
@@ -305,50 +371,7 @@ def trend_chart(
     def y(v: float) -> float:
         return plot_bottom - (v - low) / (high - low) * (plot_bottom - plot_top)
 
-    points: list[TrendPoint] = []
-    paths: list[str] = []
-    segment: list[str] = []
-    for obs, t in zip(observations, times, strict=True):
-        px = x(t)
-        py = plot_bottom if obs.value is None else y(obs.value)
-        points.append(
-            TrendPoint(
-                x=px,
-                y=py,
-                value_text=short(obs.value, 4),
-                time_text=obs.time.strftime("%Y-%m-%d %H:%M"),
-                session=obs.session,
-                outcome=obs.outcome,
-                undefined=obs.value is None,
-                current=obs.current,
-            )
-        )
-        if obs.value is None:
-            if len(segment) > 1:
-                paths.append(" ".join(segment))
-            segment = []
-        else:
-            segment.append(f"{px:.1f},{py:.1f}")
-    if len(segment) > 1:
-        paths.append(" ".join(segment))
-    y_ticks = tuple(Tick(y(t), f"{t:g}") for t in nice_ticks(low, high, 4))
-    x_ticks: list[Tick] = []
-    if times:
-        span = t1 - t0
-        fmt = (
-            "%H:%M:%S" if span < 3600
-            else "%d %b %H:%M" if span < 2 * 86400
-            else "%d %b" if span < 300 * 86400
-            else "%b %Y"
-        )  # fmt: skip
-        if span > 0:
-            middle = min(range(len(times)), key=lambda i: abs(times[i] - (t0 + t1) / 2))
-            x_ticks = [Tick(plot_left, observations[0].time.strftime(fmt), "start")]
-            if 0.25 < (times[middle] - t0) / span < 0.75:
-                x_ticks.append(Tick(x(times[middle]), observations[middle].time.strftime(fmt)))
-            x_ticks.append(Tick(plot_right, observations[-1].time.strftime(fmt), "end"))
-        else:
-            x_ticks = [Tick(x(t0), observations[0].time.strftime(fmt))]
+    points, paths = _trend_points(observations, times, x, y, plot_bottom)
     return TrendChart(
         model=model,
         key=key,
@@ -358,12 +381,12 @@ def trend_chart(
         plot_right=plot_right,
         plot_top=plot_top,
         plot_bottom=plot_bottom,
-        points=tuple(points),
-        paths=tuple(paths),
+        points=points,
+        paths=paths,
         bounds=tuple(
             BoundLine(y(v), label, f"limit {short(v, 3)}" if kind == "regression" else label, kind)
             for v, label, kind in drawn_bounds
         ),
-        y_ticks=y_ticks,
-        x_ticks=tuple(x_ticks),
+        y_ticks=tuple(Tick(y(t), f"{t:g}") for t in nice_ticks(low, high, 4)),
+        x_ticks=_time_ticks(observations, times, x, plot_left, plot_right),
     )

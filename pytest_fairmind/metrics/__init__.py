@@ -8,7 +8,8 @@ same fact: a row bootstrap of unweighted data is a multinomial resample of those
 Modules, in pipeline order: ``inputs`` (arguments to arrays), ``features`` (sensitive features to
 codes), ``labels`` (``pos_label`` rules), ``counting`` (the one counting pass), ``table`` (the
 metrics as data), ``rates`` (the table evaluated), ``messages`` (warnings), ``bootstrap``
-(intervals), ``result`` (:class:`FairnessResult`) and ``pipeline`` (:func:`assess`). Definitions:
+(replicates), ``intervals`` (the interval method), ``evidence`` (payloads for interval gates),
+``result`` (:class:`FairnessResult`) and ``pipeline`` (:func:`assess`). Definitions:
 docs/metrics.md.
 
 pandas is imported only when the caller passed pandas objects (or calls ``to_pandas()``).

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pytest_fairmind.metrics.bootstrap import RATE
 from pytest_fairmind.metrics.inputs import GroupLabel
+from pytest_fairmind.metrics.intervals import Part, Sample, samples
 from pytest_fairmind.metrics.messages import group_text, too_few_groups
 from pytest_fairmind.metrics.rates import between_groups
 from pytest_fairmind.metrics.table import BUILTIN_NAMES, RESERVED_NAMES, Aggregate, Kind
@@ -124,3 +126,70 @@ def evaluate_callables(
         for i in undefined[:20]:
             warns.append(f"group {group_text(groups[i])}: {name} is NaN; left out of {name}_*")
     return values, columns, warns
+
+
+def _resample_value(
+    name: str, fn: Callable[..., Any], y_true: Any, y_pred: Any, weight: Any, takes: bool
+) -> float:
+    """The callable on a resample's rows; NaN where it cannot answer (no rows, or it raised)."""
+    if len(y_true) == 0:
+        return math.nan
+    try:
+        return _call(name, fn, "a bootstrap resample", y_true, y_pred, weight, takes)
+    except MetricCallableError:
+        return math.nan
+
+
+def callable_samples(
+    metrics: Mapping[str, Callable[..., Any]],
+    y_true: NDArray[Any],
+    y_pred: NDArray[Any],
+    weights: NDArray[np.float64] | None,
+    group_of_row: NDArray[np.intp],
+    columns: Mapping[str, Sequence[float]],
+    rows: NDArray[Any] | Sequence[int],
+    min_group_size: int | None,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> dict[str, Sample]:
+    """Row-bootstrap replicates of each callable and its aggregates: each resample draws n rows with
+    replacement; a group is the drawn rows of its own (so it keeps its place in the fixed group set:
+    a resample where a compared group is undefined leaves the aggregates undefined)."""
+    n = len(y_true)
+    k = len(rows)
+    counts = np.asarray(rows)
+    eligible = counts >= (min_group_size or 1)
+    order = np.argsort(group_of_row, kind="stable")
+    yt, yp, g = y_true[order], y_pred[order], group_of_row[order]
+    w = weights[order] if weights is not None else None
+    takes = {name: _takes_weight(fn) for name, fn in metrics.items()}
+    aggregates = {
+        name: tuple(Aggregate(f"{name}_{kind}", kind, (name,), None) for kind in _KINDS) for name in metrics
+    }
+    required = {name: ~np.isnan(np.asarray(columns[name], dtype=np.float64)) & eligible for name in metrics}
+    raw: dict[str, list[NDArray[np.float64]]] = {}
+    for _ in range(n_boot):
+        drawn = np.bincount(rng.integers(0, n, n), minlength=n)[order]
+        pick = np.repeat(np.arange(n), drawn)  # sorted by group, so each group is a slice
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(g[pick], minlength=k))]).tolist()
+        for name, fn in metrics.items():
+            ryt, ryp, rw = yt[pick], yp[pick], None if w is None else w[pick]
+            per_group = np.array(
+                [
+                    _resample_value(
+                        name, fn, ryt[a:b], ryp[a:b], None if rw is None else rw[a:b], takes[name]
+                    )
+                    for a, b in itertools.pairwise(bounds)
+                ]
+            )
+            between, _ = between_groups(
+                aggregates[name], {name: per_group}, counts, min_group_size, {name: required[name]}
+            )
+            raw.setdefault(name, []).append(np.asarray(_resample_value(name, fn, ryt, ryp, rw, takes[name])))
+            raw.setdefault(RATE + name, []).append(per_group)
+            for key, value in between.items():
+                raw.setdefault(key, []).append(np.asarray(value, dtype=np.float64))
+    stacked = {key: np.stack(values) for key, values in raw.items()}
+    rates = {key[len(RATE) :]: stacked.pop(key) for key in list(stacked) if key.startswith(RATE)}
+    every = [a for group in aggregates.values() for a in group]
+    return samples(every, [Part(rates, eligible)], stacked)

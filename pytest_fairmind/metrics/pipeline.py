@@ -20,10 +20,10 @@ from pytest_fairmind.metrics.bootstrap import (
     CellCounts,
     Resampler,
     RowWeights,
-    percentile_intervals,
-    replicates,
+    intervals_of,
+    label_samples,
 )
-from pytest_fairmind.metrics.callables import check_callables, evaluate_callables
+from pytest_fairmind.metrics.callables import callable_samples, check_callables, evaluate_callables
 from pytest_fairmind.metrics.counting import (
     Confusion,
     Counted,
@@ -33,6 +33,7 @@ from pytest_fairmind.metrics.counting import (
     count_cells,
     feature_codes,
 )
+from pytest_fairmind.metrics.evidence import cells_payload, combine, grid_payload
 from pytest_fairmind.metrics.features import Feature, group_labels, read_features
 from pytest_fairmind.metrics.inputs import (
     GroupLabel,
@@ -43,10 +44,11 @@ from pytest_fairmind.metrics.inputs import (
     generator,
     sample_weights,
 )
+from pytest_fairmind.metrics.intervals import METHOD, Sample
 from pytest_fairmind.metrics.labels import Labels, check_labels, label_digit, read_pos_label
 from pytest_fairmind.metrics.messages import point_warnings
 from pytest_fairmind.metrics.multiclass import assess_classes
-from pytest_fairmind.metrics.rates import Evaluation, evaluate, statistics
+from pytest_fairmind.metrics.rates import Evaluation, evaluate
 from pytest_fairmind.metrics.regression import RegressionFamily, regression_values
 from pytest_fairmind.metrics.result import FairnessResult
 from pytest_fairmind.metrics.scores import ScoreFamily
@@ -246,7 +248,9 @@ def _intervals(
     table: Confusion,
     evaluation: Evaluation,
     point: Mapping[str, float],
+    parts: Parts,
 ) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """Intervals of the label family; the evidence (cells when unweighted, else a grid) into ``parts``."""
     if request.n_boot is None:
         return {}, []
     eligible = table.rows >= (request.min_group_size or 1)
@@ -257,9 +261,17 @@ def _intervals(
     if request.weights is not None:
         rows = cell_of_row(counted, table, request.n)
         resampler = RowWeights(rows, request.weights, table.row_cells.reshape(-1))
-    stats = partial(statistics, BINARY, request.min_group_size, required=required)
-    samples = replicates(table.row_cells, resampler, stats, request.n_boot, rng)
-    return percentile_intervals(samples, point, request.ci)
+    found = label_samples(
+        BINARY, table.row_cells, resampler, request.min_group_size, required, request.n_boot, rng
+    )
+    if request.weights is None:
+        names = [name for name, s in found.items() if not np.isnan(s.value).all()]
+        parts.cells = cells_payload(
+            parts.scope, names, request.n_boot, table.row_cells, request.min_group_size, required
+        )
+    else:
+        parts.samples.update(found)
+    return intervals_of(found, point, request.ci)
 
 
 @dataclass
@@ -268,12 +280,16 @@ class Parts:
 
     groups: list[dict[str, GroupLabel]]
     rows: list[int]
+    scope: str = ""
     values: dict[str, float | int] = field(default_factory=dict)
     columns: dict[str, list[Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     ci: dict[str, tuple[float, float]] = field(default_factory=dict)
     ci_warnings: list[str] = field(default_factory=list)
     builtin: list[str] = field(default_factory=list)
+    #: Evidence: the label family's cells payload, and replicates for a grid payload.
+    cells: dict[str, Any] | None = None
+    samples: dict[str, Sample] = field(default_factory=dict)
 
     def add(
         self,
@@ -292,18 +308,23 @@ class Parts:
             self.builtin += list(values)
 
 
-def _result(request: Request, parts: Parts) -> FairnessResult:
-    by_group: list[dict[str, Any]] = [
-        {
-            "group": group,
-            "count": parts.rows[i],
-            **{name: column[i] for name, column in parts.columns.items()},
-        }
-        for i, group in enumerate(parts.groups)
-    ]
+def _result(request: Request, parts: Parts, by_group: list[dict[str, Any]] | None = None) -> FairnessResult:
+    if by_group is None:
+        by_group = [
+            {
+                "group": group,
+                "count": parts.rows[i],
+                **{name: column[i] for name, column in parts.columns.items()},
+            }
+            for i, group in enumerate(parts.groups)
+        ]
     names = tuple(f.name for f in request.features)
+    evidence = None
+    if request.n_boot is not None:
+        grid = grid_payload(parts.scope, parts.samples, request.n_boot) if parts.samples else None
+        evidence = combine(parts.cells, grid)
     return FairnessResult(
-        scope=request.scope if request.scope is not None else ".".join(names),
+        scope=parts.scope,
         sensitive_feature_names=names,
         values=parts.values,
         by_group=by_group,
@@ -313,7 +334,27 @@ def _result(request: Request, parts: Parts) -> FairnessResult:
         n_boot=request.n_boot,
         task=request.task,
         builtin=tuple(parts.builtin),
+        ci_method=METHOD,
+        evidence=evidence,
     )
+
+
+def _scope(request: Request) -> str:
+    return request.scope if request.scope is not None else ".".join(f.name for f in request.features)
+
+
+def _row_intervals(
+    request: Request,
+    parts: Parts,
+    draw: Callable[[int, np.random.Generator], dict[str, Sample]],
+    point: Mapping[str, float | int],
+) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """Intervals of a row-bootstrapped family (scores, regression, callables); its grid evidence."""
+    if not request.n_boot:
+        return {}, []
+    found = draw(request.n_boot, generator(request.random_state))
+    parts.samples.update(found)
+    return intervals_of(found, {k: float(v) for k, v in point.items()}, request.ci)
 
 
 def _callables(request: Request, parts: Parts, group_of_row: NDArray[np.intp], y_pred: NDArray[Any]) -> None:
@@ -329,7 +370,21 @@ def _callables(request: Request, parts: Parts, group_of_row: NDArray[np.intp], y
         parts.rows,
         request.min_group_size,
     )
-    parts.add(values, columns, warns, builtin=False)
+    intervals: tuple[dict[str, tuple[float, float]], list[str]] = ({}, [])
+    if request.n_boot:
+        draw = partial(
+            callable_samples,
+            request.metrics,
+            request.y_true,
+            y_pred,
+            request.weights,
+            group_of_row,
+            columns,
+            parts.rows,
+            request.min_group_size,
+        )
+        intervals = _row_intervals(request, parts, draw, values)
+    parts.add(values, columns, warns, intervals, builtin=False)
 
 
 def assess_binary(request: Request) -> FairnessResult:
@@ -337,7 +392,7 @@ def assess_binary(request: Request) -> FairnessResult:
     thresholded scores), the score family from one sort of the scores, and any callables."""
     truth, pred = _read_labels(request)
     counted, table, groups = _count(request, truth, pred)
-    parts = Parts(groups, table.rows.tolist())
+    parts = Parts(groups, table.rows.tolist(), _scope(request))
     has_labels = request.y_pred is not None or request.threshold is not None
     if has_labels:
         evaluation = evaluate(BINARY, table.cells, table.rows, request.min_group_size)
@@ -346,7 +401,7 @@ def assess_binary(request: Request) -> FairnessResult:
             BINARY, evaluation, groups, table.row_cells, table.rows, request.min_group_size
         )
         rates = {name: values.tolist() for name, values in evaluation.rates.items()}
-        parts.add(point, rates, warns, _intervals(request, counted, table, evaluation, point))
+        parts.add(point, rates, warns, _intervals(request, counted, table, evaluation, point, parts))
     else:
         parts.add({"count": request.n}, {}, [])
     need_rows = request.y_score is not None or bool(request.metrics)
@@ -356,8 +411,7 @@ def assess_binary(request: Request) -> FairnessResult:
             cell >> 2, (cell >> 1) & 1, request.y_score, request.weights, table.rows, request.min_group_size
         )
         point_scores = family.point(groups)
-        rng = generator(request.random_state)
-        intervals = family.intervals(request.n_boot, request.ci, rng) if request.n_boot else ({}, [])
+        intervals = _row_intervals(request, parts, family.samples, point_scores.values)
         parts.add(point_scores.values, point_scores.columns, point_scores.warnings, intervals)
     if request.metrics and cell is not None:
         y_pred = request.y_pred
@@ -378,11 +432,10 @@ def assess_regression(request: Request) -> FairnessResult:
     y_true = regression_values(request.y_true, "y_true")
     y_pred = regression_values(request.y_pred, "y_pred")
     group_of_row, rows, groups = groups_of_rows(request)
-    parts = Parts(groups, rows.tolist())
+    parts = Parts(groups, rows.tolist(), _scope(request))
     family = RegressionFamily(group_of_row, y_true, y_pred, request.weights, rows, request.min_group_size)
     point = family.point(groups)
-    rng = generator(request.random_state)
-    intervals = family.intervals(request.n_boot, request.ci, rng) if request.n_boot else ({}, [])
+    intervals = _row_intervals(request, parts, family.samples, point.values)
     parts.add(point.values, point.columns, point.warnings, intervals)
     _callables(request, parts, group_of_row, request.y_pred)
     return _result(request, parts)
@@ -391,6 +444,8 @@ def assess_regression(request: Request) -> FairnessResult:
 def assess_multiclass(request: Request) -> FairnessResult:
     """Multiclass labels: the binary label family one-vs-rest per class, the worst case over classes."""
     assert request.y_pred is not None
+    if request.metrics:
+        raise ValueError("metrics= callables are not supported for task='multiclass' yet")
     out = assess_classes(
         request.features,
         request.y_true,
@@ -399,25 +454,20 @@ def assess_multiclass(request: Request) -> FairnessResult:
         request.min_group_size,
         request.class_names,
         request.per_class,
+        request.n_boot,
+        generator(request.random_state) if request.n_boot is not None else None,
     )
-    warns = list(out.warnings)
-    if request.n_boot is not None:
-        warns.append("bootstrap intervals are not computed for task='multiclass' yet")
-    if request.metrics:
-        raise ValueError("metrics= callables are not supported for task='multiclass' yet")
-    names = tuple(f.name for f in request.features)
-    return FairnessResult(
-        scope=request.scope if request.scope is not None else ".".join(names),
-        sensitive_feature_names=names,
-        values=out.values,
-        by_group=out.by_group,
-        warnings=warns,
-        ci={},
-        ci_level=request.ci,
-        n_boot=request.n_boot,
-        task="multiclass",
-        builtin=tuple(out.builtin),
-    )
+    parts = Parts(out.groups, out.rows, _scope(request))
+    kinds = {name: "count" for name in out.values if name == "count"}
+    point = {k: float(v) for k, v in out.values.items() if k not in kinds}
+    intervals = intervals_of(out.samples, point, request.ci) if out.samples else ({}, [])
+    parts.samples.update(out.samples)
+    parts.values.update(out.values)
+    parts.warnings += out.warnings
+    parts.ci.update(intervals[0])
+    parts.ci_warnings += intervals[1]
+    parts.builtin += out.builtin
+    return _result(request, parts, out.by_group)
 
 
 #: The pipeline of each task, after the request is read.

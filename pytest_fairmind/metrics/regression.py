@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_fairmind.metrics.bootstrap import row_bootstrap
+from pytest_fairmind.metrics.bootstrap import RATE, row_samples
 from pytest_fairmind.metrics.inputs import GroupLabel
+from pytest_fairmind.metrics.intervals import Sample
 from pytest_fairmind.metrics.messages import group_text, small_groups, too_few_groups
 from pytest_fairmind.metrics.rates import between_groups
 from pytest_fairmind.metrics.table import MAE, MEAN_PRED, MSE, R2, REGRESSION_AGGREGATES, Point
@@ -117,14 +118,13 @@ class RegressionFamily:
         return Point(out["values"], {name: rate.tolist() for name, rate in rates.items()}, warns)
 
     def _statistics(self, w: Array) -> dict[str, Array]:
-        values: dict[str, Any] = self._values(w, self._required)["values"]
-        return {name: np.asarray(v, dtype=np.float64) for name, v in values.items() if name != "count"}
+        out = self._values(w, self._required)
+        values: dict[str, Any] = out["values"]
+        stats = {name: np.asarray(v, dtype=np.float64) for name, v in values.items() if name != "count"}
+        return {**stats, **{RATE + name: rate for name, rate in out["rates"].items()}}
 
-    def intervals(
-        self, n_boot: int, level: float, rng: np.random.Generator
-    ) -> tuple[dict[str, tuple[float, float]], list[str]]:
-        """Row-bootstrap intervals: each resample reweights the rows by their draw counts."""
-        point = self._values(self.weights, None)["values"]
-        point = {k: np.asarray(v, dtype=np.float64) for k, v in point.items() if k != "count"}
+    def samples(self, n_boot: int, rng: np.random.Generator) -> dict[str, Sample]:
+        """Row-bootstrap replicates: each resample reweights the rows by their draw counts."""
         weights = self.weights if self.weights is not None else np.ones(len(self.group))
-        return row_bootstrap(weights, self._statistics, point, n_boot, level, rng)
+        eligible = self.rows >= (self.min_group_size or 1)
+        return row_samples(weights, self._statistics, self.aggregates, eligible, n_boot, rng)

@@ -19,7 +19,7 @@ class FairnessResult:
     ``count`` is an ``int``). ``by_group`` holds one plain dict per group (``group``, ``count`` and the
     task's group columns, see docs/metrics.md), ``warnings`` says which rates or groups were left out
     and why, and ``ci`` maps every aggregate metric to its ``(low, high)`` bootstrap interval (empty
-    without ``n_boot``).
+    without ``n_boot``; method ``ci_method``), ``evidence`` the payload interval gates redraw from.
     """
 
     scope: str
@@ -33,8 +33,11 @@ class FairnessResult:
     task: str = "binary"
     #: The built-in aggregate names of the task (attributes); other keys of ``values`` are callables'.
     builtin: tuple[str, ...] = ()
-    #: How ``ci`` was computed.
-    ci_method: str = "percentile"
+    #: How ``ci`` was computed (``intervals.METHOD``; docs/metrics.md, "Intervals").
+    ci_method: str = "extremum-percentile"
+    #: What interval gates need to redraw the bootstrap (plain JSON, ``metrics.evidence``); None
+    #: without ``n_boot``.
+    evidence: dict[str, Any] | None = None
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: the task's built-in aggregates.

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_fairmind.metrics.bootstrap import row_bootstrap
+from pytest_fairmind.metrics.bootstrap import RATE, row_samples
 from pytest_fairmind.metrics.inputs import GroupLabel
+from pytest_fairmind.metrics.intervals import Sample
 from pytest_fairmind.metrics.messages import group_text, small_groups, too_few_groups
 from pytest_fairmind.metrics.rates import between_groups
 from pytest_fairmind.metrics.table import (
@@ -102,6 +103,9 @@ class ScoreFamily:
         first = np.flatnonzero(new)
         self.block_group = self.group[first]
         self.last_block = np.searchsorted(self.block_group, np.arange(self.groups), side="right") - 1
+        self.first_block = np.searchsorted(self.block_group, np.arange(self.groups), side="left")
+        self.first_row = np.searchsorted(self.group, np.arange(self.groups), side="left")
+        self.untied = self.blocks == self.n  # every block one row: block sums are the rows
         new_all = _starts(score[by_score])
         self.block_global = _block_ids(new_all)[by_group][first]
         self.global_blocks = int(self.block_global.max()) + 1 if len(first) else 0
@@ -120,16 +124,16 @@ class ScoreFamily:
 
     def rates(self, w: Array | None) -> dict[str, Array]:
         """Every score column per group, rows weighted by ``w`` (in sorted order; None: 1 each)."""
-        k, g = self.groups, self.block_group
-        if w is None:
-            bp = np.bincount(self.block, self.positive, self.blocks)
-            bw = np.bincount(self.block, None, self.blocks).astype(np.float64)
+        g = self.block_group
+        ones = np.ones(self.n) if w is None else w
+        if self.untied:
+            bp, bw = ones * self.positive, ones
         else:
-            bp = np.bincount(self.block, w * self.positive, self.blocks)
-            bw = np.bincount(self.block, w, self.blocks).astype(np.float64)
+            bp = np.asarray(np.bincount(self.block, ones * self.positive, self.blocks), dtype=np.float64)
+            bw = np.asarray(np.bincount(self.block, ones, self.blocks), dtype=np.float64)
         bn = bw - bp
         cp, cn = np.cumsum(bp), np.cumsum(bn)  # inclusive, over all blocks in (group, score) order
-        pos, neg = np.bincount(g, bp, k), np.bincount(g, bn, k)
+        pos, neg = self._block_sums(bp), self._block_sums(bn)
         end = self.last_block
         before_n = cn[end] - neg  # negatives of the groups sorted before each group
         total_p, total_n = float(pos.sum()), float(neg.sum())
@@ -140,28 +144,34 @@ class ScoreFamily:
         below = np.cumsum(gn) - 0.5 * gn
         with np.errstate(divide="ignore", invalid="ignore"):
             # Pairs (positive, negative) of a group ordered right, ties counting one half.
-            pairs = np.bincount(g, bp * (cn - 0.5 * bn), k) - pos * before_n
+            pairs = self._block_sums(bp * (cn - 0.5 * bn)) - pos * before_n
             auc = pairs / (pos * neg)
             # Precision at each block's score: the group's weight at or above it.
             cw = cp + cn
             precision = (cp[end][g] - cp + bp) / (cw[end][g] - cw + bw)
-            ap = np.bincount(g, bp * precision, k) / pos
+            # Blocks no resample drew (weight 0) add nothing (their precision is 0/0).
+            ap = self._block_sums(np.where(bp > 0, bp * precision, 0.0)) / pos
             # Background positives above a subgroup negative: all positives above it minus the group's.
-            bpsn = (np.bincount(g, bn * above[self.block_global], k) - pairs) / ((total_p - pos) * neg)
-            bnsp = (np.bincount(g, bp * below[self.block_global], k) - pairs) / ((total_n - neg) * pos)
+            bpsn = (self._block_sums(bn * above[self.block_global]) - pairs) / ((total_p - pos) * neg)
+            bnsp = (self._block_sums(bp * below[self.block_global]) - pairs) / ((total_n - neg) * pos)
             out = {ROC: auc, AP: ap, BPSN: bpsn, BNSP: bnsp}
             if self.probabilities:
                 total = pos + neg
                 brier = self.brier_term if w is None else w * self.brier_term
                 log_loss = self.log_loss_term if w is None else w * self.log_loss_term
-                out[BRIER] = np.bincount(self.group, brier, k) / total
-                out[LOG_LOSS] = np.bincount(self.group, log_loss, k) / total
+                out[BRIER] = np.add.reduceat(brier, self.first_row) / total
+                out[LOG_LOSS] = np.add.reduceat(log_loss, self.first_row) / total
         undefined = {ROC: (pos == 0) | (neg == 0), AP: pos == 0}
         undefined[BPSN] = (neg == 0) | (total_p - pos <= 0)
         undefined[BNSP] = (pos == 0) | (total_n - neg <= 0)
         for name, mask in undefined.items():
             out[name] = np.where(mask, np.nan, out[name])
         return {name: out[name] for name in self.columns}
+
+    def _block_sums(self, values: Array) -> Array:
+        """Per group, the sum of a value per block (every group holds a block: reduceat is exact)."""
+        sums: Array = np.add.reduceat(values, self.first_block)
+        return sums
 
     def _weights(self) -> Array | None:
         return self.weights
@@ -189,19 +199,14 @@ class ScoreFamily:
         )
 
     def statistics(self, w: Array) -> dict[str, Array]:
-        values, _ = between_groups(
-            self.aggregates, self.rates(w), self.rows, self.min_group_size, self._required
-        )
-        return values
+        rates = self.rates(w)
+        values, _ = between_groups(self.aggregates, rates, self.rows, self.min_group_size, self._required)
+        return {**values, **{RATE + name: rate for name, rate in rates.items()}}
 
-    def intervals(
-        self, n_boot: int, level: float, rng: np.random.Generator
-    ) -> tuple[dict[str, tuple[float, float]], list[str]]:
-        """Row-bootstrap intervals: each resample reweights the rows by their draw counts."""
+    def samples(self, n_boot: int, rng: np.random.Generator) -> dict[str, Sample]:
+        """Row-bootstrap replicates: each resample reweights the rows by their draw counts."""
         if not hasattr(self, "_required"):
             raise RuntimeError("point() first")
-        point, _ = between_groups(
-            self.aggregates, self.rates(self._weights()), self.rows, self.min_group_size
-        )
         weights = self.weights if self.weights is not None else np.ones(self.n)
-        return row_bootstrap(weights, self.statistics, point, n_boot, level, rng)
+        eligible = self.rows >= (self.min_group_size or 1)
+        return row_samples(weights, self.statistics, self.aggregates, eligible, n_boot, rng)

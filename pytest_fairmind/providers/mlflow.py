@@ -368,14 +368,14 @@ def write_artifacts(
     *,
     plots: bool,
 ) -> list[str]:
-    """Write ``result.json``, ``params.json`` (when truncated) and ``groups/<scope>.json|png``.
+    """Write ``result.json``, ``params.json`` (when truncated), ``gates.json`` (when gated),
+    ``groups/<scope>.json`` with a chart per column family (``groups/<scope>.<family>.png``) and
+    ``scans/<scope>.json``.
 
     Returns notes about charts that could not be drawn (never fatal).
     """
-    from pytest_fairmind.plots import group_chart_png, matplotlib_available
     from pytest_fairmind.report import SCHEMA, model_to_dict, session_header
 
-    notes: list[str] = []
     model_doc = model_to_dict(model)
     doc = {
         "schema": SCHEMA,
@@ -386,24 +386,56 @@ def write_artifacts(
     _write_json(os.path.join(folder, "result.json"), redact_obj(doc))
     if payload.full_params:
         _write_json(os.path.join(folder, "params.json"), payload.full_params)
+    if model.gates:
+        _write_json(os.path.join(folder, "gates.json"), gates_document(model))
+    _write_scans(folder, model)
+    return _write_groups(folder, model, model_doc, plots=plots)
+
+
+def gates_document(model: ModelResult) -> dict[str, Any]:
+    """``fairmind/gates.json``: the model's verdict and every field of every gate result
+    (non-finite numbers as their words, ``"nan"``, ``"inf"``, ``"-inf"``)."""
+    from pytest_fairmind.plots import gate_entry, plain
+
+    gates = [plain(gate_entry(g), words=True) for g in model.gates]
+    doc: dict[str, Any] = redact_obj({"model": model.name, "verdict": model.verdict, "gates": gates})
+    return doc
+
+
+def _write_scans(folder: str, model: ModelResult) -> None:
+    """``scans/<scope>.json``: each scan entry as recorded, with its scope (non-finite numbers
+    as their words)."""
+    from pytest_fairmind.plots import plain
+
+    scopes = [scope for scope, entry in model.scans.items() if entry]
+    if not scopes:
+        return
+    os.makedirs(os.path.join(folder, "scans"), exist_ok=True)
+    taken: set[str] = set()
+    for scope in scopes:
+        path = os.path.join(folder, "scans", safe_file_name(scope, taken) + ".json")
+        _write_json(path, redact_obj({"scope": scope, **plain(model.scans[scope], words=True)}))
+
+
+def _write_groups(folder: str, model: ModelResult, model_doc: Mapping[str, Any], *, plots: bool) -> list[str]:
+    """``groups/<scope>.json`` and the scope's charts; returns notes about charts not drawn."""
+    from pytest_fairmind.plots import group_charts_png, matplotlib_available, plain
+
     scopes = [scope for scope, rows in model.groups.items() if rows]
-    if scopes:
-        os.makedirs(os.path.join(folder, "groups"), exist_ok=True)
-        draw = plots and matplotlib_available()
-        taken: set[str] = set()
-        for scope in scopes:
-            base = os.path.join(folder, "groups", safe_file_name(scope, taken))
-            _write_json(base + ".json", {"scope": scope, "rows": model_doc["groups"][scope]})
-            if draw:
-                try:
-                    group_chart_png(
-                        scope,
-                        model.groups[scope],
-                        base + ".png",
-                        title=f"{model.name} / {scope}: per-group rates",
-                    )
-                except Exception as exc:  # a chart is a nicety; the run matters
-                    notes.append(f"chart for scope {scope!r} not drawn: {type(exc).__name__}: {exc}")
+    if not scopes:
+        return []
+    notes: list[str] = []
+    os.makedirs(os.path.join(folder, "groups"), exist_ok=True)
+    draw = plots and matplotlib_available()
+    taken: set[str] = set()
+    for scope in scopes:
+        base = os.path.join(folder, "groups", safe_file_name(scope, taken))
+        _write_json(base + ".json", {"scope": scope, "rows": plain(model_doc["groups"][scope])})
+        if draw:
+            try:
+                group_charts_png(scope, model.groups[scope], base, title=f"{model.name} / {scope}")
+            except Exception as exc:  # a chart is a nicety; the run matters
+                notes.append(f"chart for scope {scope!r} not drawn: {type(exc).__name__}: {exc}")
     return notes
 
 
@@ -852,17 +884,30 @@ class MlflowProvider:
                 f"view with: mlflow ui --backend-store-uri {self.target()}, then open "
                 f"{UI_DEFAULT_URL}/#/experiments/{experiment_id}{UI_RUNS_QUERY}"
             )
-        problems: list[str] = []
-        extra_notes: list[str] = []
-        models = list(session.models.values())
         context = _RunContext(
             session, secret_values(), iso_to_millis(session.started), iso_to_millis(session.finished)
         )
+        self._log_models(store, context, existing, outcome, deadline)
+
+    def _log_models(
+        self,
+        store: _Store,
+        context: _RunContext,
+        existing: Mapping[str, list[Any]],
+        outcome: ProviderOutcome,
+        deadline: float,
+    ) -> None:
+        """One run per model while the budget lasts; what failed or was left out goes to ``outcome``."""
+        problems: list[str] = []
+        extra_notes: list[str] = []
+        models = list(context.session.models.values())
+        charts = _ChartBudget(self._settings.plots, deadline)
         for index, model in enumerate(models):
             self._budget_requests(deadline, done=index, total=len(models))
+            plots = charts.draw(model, index, models)
             try:
                 ref, model_problems, notes = self._log_model(
-                    store, context, model, existing.get(model.name, [])
+                    store, context, model, existing.get(model.name, []), plots=plots
                 )
             except Exception as exc:
                 problems.append(f"model {model.name!r}: {short_error(exc, self.target())}")
@@ -872,6 +917,10 @@ class MlflowProvider:
             outcome.runs[model.name] = ref
             problems.extend(f"model {model.name!r}: {p}" for p in model_problems)
             extra_notes.extend(f"model {model.name!r}: {n}" for n in notes)
+        if charts.left_out:
+            extra_notes.append(
+                f"charts left out for {charts.left_out} model(s) to stay within the time budget"
+            )
         if extra_notes:
             outcome.note = "; ".join(filter(None, [outcome.note, *extra_notes]))
         if problems:
@@ -925,7 +974,7 @@ class MlflowProvider:
         return _session_runs(client, experiment_id, session_id)
 
     def _log_model(
-        self, store: _Store, context: _RunContext, model: ModelResult, known: list[Any]
+        self, store: _Store, context: _RunContext, model: ModelResult, known: list[Any], *, plots: bool
     ) -> tuple[RunRef, list[str], list[str]]:
         """Log one run; returns (its reference, problems that make the outcome fail, mere notes)."""
         done = store.finished(known)
@@ -936,7 +985,7 @@ class MlflowProvider:
         now_ms = int(time.time() * 1000)
         with tempfile.TemporaryDirectory(prefix="fairmind-mlflow-") as tmp:
             # Written before the run exists: a file the system refuses leaves no partial run.
-            notes = write_artifacts(tmp, context.session, model, payload, plots=self._settings.plots)
+            notes = write_artifacts(tmp, context.session, model, payload, plots=plots)
             claimed = store.claim(
                 model.name,
                 known,
@@ -1025,6 +1074,30 @@ def _session_runs(
         token = page.token
         if not token:
             return runs
+
+
+@dataclass
+class _ChartBudget:
+    """Whether each model's charts are drawn: while the models left fit the budget at the pace
+    so far (``plots.keep_charts``); after that runs are logged without them, and counted."""
+
+    plots: bool
+    deadline: float
+    started: float = field(default_factory=time.monotonic)
+    on: bool = True
+    left_out: int = 0
+
+    def draw(self, model: ModelResult, index: int, models: list[ModelResult]) -> bool:
+        from pytest_fairmind.plots import keep_charts
+
+        if not self.plots:
+            return False
+        now = time.monotonic()
+        if self.on and index:
+            self.on = keep_charts(self.deadline - now, now - self.started, index, len(models) - index)
+        if not self.on and model.groups:
+            self.left_out += 1
+        return self.on
 
 
 @dataclass

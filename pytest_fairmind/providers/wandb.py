@@ -6,7 +6,8 @@ is cheap and never imports wandb: the parent builds one only to answer :meth:`Wa
 What a run holds: project = the session's project, name = model, group = session id,
 ``job_type="fairness"``, config = params, tags = verdict and record tags as ``key:value``,
 summary = every metric plus ``fairmind.verdict`` and ``fairmind.session``, one ``wandb.Table`` per
-group scope (and a chart image when matplotlib is installed). The run id is derived from
+group scope (and a chart image per column family when matplotlib is installed), one per subgroup
+scan (``scans/<scope>``) and the gate results (``fairmind/gates``). The run id is derived from
 (session id, model), so a replay or ``wandb sync`` never makes a second run.
 """
 
@@ -16,7 +17,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import math
 import netrc
 import os
 import re
@@ -34,8 +34,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_fairmind import locks, procs
+from pytest_fairmind.plots import keep_charts
 from pytest_fairmind.providers.base import ProviderSettings, budget_spent, fit_bytes, project_for
-from pytest_fairmind.redact import REDACTED, redact_text, redact_uri, secret_values
+from pytest_fairmind.redact import REDACTED, redact_obj, redact_text, redact_uri, secret_values
 from pytest_fairmind.result import GroupRow, ModelResult, ProviderOutcome, RunRef, SessionResult
 from pytest_fairmind.settings import WANDB_MODES, normalize_wandb_mode
 
@@ -52,8 +53,9 @@ COMPLETE_MARKER = ".fairmind-complete"
 KEY_PART_BYTES = 150
 #: The share of the budget one model may wait for another process writing the same run.
 WAIT_SHARE = 0.25
-#: Per-group stat columns, in this order, after one column per sensitive feature.
-GROUP_STATS = ("count", "selection_rate", "true_positive_rate", "false_positive_rate", "accuracy")
+#: Where a session's extra tables go in a run: the gate results, and each scan as ``scans/<scope>``.
+GATES_KEY = "fairmind/gates"
+SCANS_PREFIX = "scans"
 
 
 def validate_project(project: str) -> str | None:
@@ -186,42 +188,58 @@ def _kill_core() -> None:
     procs.kill(procs.children_named(os.getpid(), "wandb-core"))
 
 
-def _finite_or_none(value: Any) -> Any:
-    """A stat cell: an undefined (NaN) or infinite value becomes an empty cell."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _table_data(rows: list[GroupRow]) -> tuple[list[str], list[list[Any]]]:
-    """Columns (one per feature, then the stats) and rows of a per-group table."""
-    features: list[str] = []
-    extra: list[str] = []
+    """Columns and rows of a per-group table: one column per feature, ``class`` (multiclass),
+    ``count``, then every other field in the order the rows first give it, each value column
+    followed by ``<column>.ci_low`` and ``<column>.ci_high`` when some row has its interval."""
+    from pytest_fairmind.plots import ROW_FIELDS, finite_or_none, interval
+
+    features: dict[str, None] = {}
+    fields: dict[str, None] = {}
     for row in rows:
-        for feature in row.get("group") or {}:
-            if feature not in features:
-                features.append(feature)
-        for key in row:
-            if key != "group" and key not in GROUP_STATS and key not in extra:
-                extra.append(key)
-    stats = [s for s in GROUP_STATS if any(s in row for row in rows)] + extra
+        features.update(dict.fromkeys(row.get("group") or {}))
+        fields.update(dict.fromkeys(k for k in row if k not in ROW_FIELDS))
+    head = [k for k in ("class", "count") if any(k in row for row in rows)]
+    stats: list[tuple[str, str | None, int]] = [(k, k, -1) for k in head]
+    for name in fields:
+        stats.append((name, name, -1))
+        if any(interval(row, name) is not None for row in rows):
+            stats.extend([(f"{name}.ci_low", name, 0), (f"{name}.ci_high", name, 1)])
+    titles = [title for title, _, _ in stats]
     # A feature named like a stat column ("count") must not make a duplicate column.
-    names = [f"group.{f}" if f in stats else f for f in features]
+    names = [f"group.{f}" if f in titles else f for f in features]
+
+    def cell(row: GroupRow, column: str | None, end: int) -> Any:
+        if end < 0:
+            return finite_or_none(row.get(column or ""))
+        pair = interval(row, column or "")
+        return None if pair is None else pair[end]
+
     data = [
-        [*((row.get("group") or {}).get(f) for f in features), *(_finite_or_none(row.get(s)) for s in stats)]
+        [*((row.get("group") or {}).get(f) for f in features), *(cell(row, c, e) for _, c, e in stats)]
         for row in rows
     ]
-    return [*names, *stats], data
+    return [*names, *titles], data
 
 
-def keep_charts(remaining: float, spent: float, done: int, left: int) -> bool:
-    """Whether to go on drawing charts after ``done`` models took ``spent`` seconds.
+def scan_table_data(entry: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """A scan's table (``plots.SCAN_COLUMNS``): the conditions as text, then the numbers."""
+    from pytest_fairmind.plots import SCAN_COLUMNS, conditions_text, finite_or_none
 
-    A chart costs more than the run itself (~0.12 s CPU each, a run ~0.05 s): when the ``left``
-    models would not fit in the ``remaining`` budget at this pace (with a margin), the runs are
-    kept and the charts dropped.
-    """
-    return done == 0 or remaining > 1.5 * (spent / done) * left
+    data = [
+        [conditions_text(row.get("conditions")), *(finite_or_none(row.get(c)) for c in SCAN_COLUMNS[1:])]
+        for row in entry.get("rows") or []
+    ]
+    return list(SCAN_COLUMNS), data
+
+
+def gate_table_data(model: ModelResult) -> tuple[list[str], list[list[Any]]]:
+    """The gate table: every field of every gate result, as in MLflow's ``fairmind/gates.json``."""
+    from pytest_fairmind.plots import finite_or_none, gate_entry
+
+    entries = [gate_entry(g) for g in model.gates]
+    columns = list(entries[0]) if entries else []
+    return columns, [[finite_or_none(entry[c]) for c in columns] for entry in entries]
 
 
 def _charts_available() -> bool:
@@ -240,6 +258,13 @@ def fit_key(key: str) -> str:
     """``key`` with each ``/``-separated part at most :data:`KEY_PART_BYTES` bytes in UTF-8 (a
     cut part ends in a hash of it): what wandb can turn into file names."""
     return "/".join(fit_bytes(part, KEY_PART_BYTES) for part in key.split("/"))
+
+
+def _free_key(preferred: str, fallback: str, model: ModelResult) -> str:
+    """``preferred`` as a media key, or ``fallback`` when a metric of the model owns that key
+    (the metric keeps it; the table moves aside)."""
+    key = fit_key(preferred)
+    return fit_key(fallback) if key in model.metrics else key
 
 
 def _config(params: Mapping[str, Any], secrets: list[str], left_out: list[str]) -> dict[str, Any]:
@@ -460,25 +485,13 @@ class WandbProvider:
                     run.finish(exit_code=1)
 
     def _write(self, batch: _Batch, run: Any, model: ModelResult, charts: bool) -> None:
-        """The model's tables (and charts) in one step, then its summary."""
-        from pytest_fairmind.plots import group_chart_png
-
-        wandb = batch.wandb
-        media: dict[str, Any] = {}
-        for number, (scope, rows) in enumerate(model.groups.items()):
-            if leaks(scope, batch.secrets):
-                batch.secret_keys.append(f"group table {redact_text(scope, batch.secrets)!r}")
-                continue
-            key = fit_key(f"{scope}/by_group")
-            if key in model.metrics:  # a metric of that name keeps its key; the table moves aside
-                key = fit_key(f"fairmind.by_group/{scope}")
-            columns, data = _table_data(rows)
-            media[key] = wandb.Table(columns=columns, data=data, allow_mixed_types=True)
-            if charts:
-                png = os.path.join(batch.scratch, f"{_safe_file(model.name)}-{number}.png")
-                with contextlib.suppress(Exception):  # a chart is a nice-to-have, never a failure
-                    if group_chart_png(scope, rows, png, title=f"{model.name}: {scope}"):
-                        media[f"{key}_chart"] = wandb.Image(png, caption=f"{model.name}: {scope}")
+        """The model's tables (groups, scans, gates) and charts in one step, then its summary."""
+        media = self._group_media(batch, model, charts)
+        media.update(self._scan_media(batch, model))
+        if model.gates:
+            columns, data = gate_table_data(model)
+            key = _free_key(GATES_KEY, "fairmind.gates", model)
+            media[key] = batch.wandb.Table(columns=columns, data=redact_obj(data), allow_mixed_types=True)
         if media:
             run.log(media)  # one step holding every table and chart
         summary: dict[str, Any] = {}
@@ -490,6 +503,39 @@ class WandbProvider:
         summary["fairmind.verdict"] = model.verdict
         summary["fairmind.session"] = redact_text(batch.session.id, batch.secrets)
         run.summary.update(summary)
+
+    def _group_media(self, batch: _Batch, model: ModelResult, charts: bool) -> dict[str, Any]:
+        """``<scope>/by_group`` tables, and ``<scope>/by_group_chart.<family>`` images."""
+        from pytest_fairmind.plots import group_charts_png
+
+        wandb = batch.wandb
+        media: dict[str, Any] = {}
+        for number, (scope, rows) in enumerate(model.groups.items()):
+            if leaks(scope, batch.secrets):
+                batch.secret_keys.append(f"group table {redact_text(scope, batch.secrets)!r}")
+                continue
+            key = _free_key(f"{scope}/by_group", f"fairmind.by_group/{scope}", model)
+            columns, data = _table_data(rows)
+            media[key] = wandb.Table(columns=columns, data=data, allow_mixed_types=True)
+            if charts:
+                base = os.path.join(batch.scratch, f"{_safe_file(model.name)}-{number}")
+                with contextlib.suppress(Exception):  # a chart is a nice-to-have, never a failure
+                    for family, png in group_charts_png(scope, rows, base, title=f"{model.name}: {scope}"):
+                        caption = f"{model.name}: {scope} ({family.replace('_', ' ')})"
+                        media[fit_key(f"{key}_chart.{family}")] = wandb.Image(png, caption=caption)
+        return media
+
+    def _scan_media(self, batch: _Batch, model: ModelResult) -> dict[str, Any]:
+        """One ``scans/<scope>`` table per subgroup scan."""
+        media: dict[str, Any] = {}
+        for scope, entry in model.scans.items():
+            if leaks(scope, batch.secrets):
+                batch.secret_keys.append(f"scan table {redact_text(scope, batch.secrets)!r}")
+                continue
+            columns, data = scan_table_data(entry)
+            key = _free_key(f"{SCANS_PREFIX}/{scope}", f"fairmind.scans/{scope}", model)
+            media[key] = batch.wandb.Table(columns=columns, data=redact_obj(data), allow_mixed_types=True)
+        return media
 
 
 @dataclass

@@ -11,7 +11,10 @@ use of a store (it is created, or it is not) use ``mlflow_fresh_sqlite_uri`` or 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,70 @@ def stalled_listener() -> Iterator[StalledListener]:
     """A loopback 'server' that accepts connections and never answers (see ``StalledListener``)."""
     with StalledListener() as listener:
         yield listener
+
+
+# --------------------------------------------------------------------------- browser
+
+#: Chromium binaries tried in order (``FAIRMIND_CHROMIUM`` first): Debian's package, then others.
+CHROMIUM_CANDIDATES = (
+    "/usr/bin/chromium",
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+)
+#: Headless, offline, no first-run work: nothing is fetched, nothing outlives the call.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--hide-scrollbars",
+)
+
+
+@dataclass
+class Browser:
+    """Headless Chromium with a throw-away profile: the DOM after load, and screenshots."""
+
+    binary: str
+    profile: Path
+
+    def _run(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        command = [self.binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-2000:]}")
+        return done
+
+    def dump_dom(self, page: Path) -> str:
+        """The serialised DOM once the page has loaded (what the browser made of the file)."""
+        return self._run("--dump-dom", page.resolve().as_uri()).stdout
+
+    def screenshot(self, page: Path, out: Path, *, width: int = 1400, height: int = 2400) -> Path:
+        self._run(f"--window-size={width},{height}", f"--screenshot={out}", page.resolve().as_uri())
+        assert out.is_file(), f"no screenshot written to {out}"
+        return out
+
+
+def find_chromium() -> str | None:
+    for name in (os.environ.get("FAIRMIND_CHROMIUM"), *CHROMIUM_CANDIDATES):
+        if name and (found := shutil.which(name)):
+            return found
+    return None
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Browser:
+    """Headless Chromium with a new profile under ``tmp_path``; skipped when none is installed
+    (Debian: ``apt-get install chromium``; ``FAIRMIND_CHROMIUM`` names another binary)."""
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium found (apt-get install chromium, or set FAIRMIND_CHROMIUM)")
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    return Browser(binary, profile)

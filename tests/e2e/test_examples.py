@@ -63,7 +63,7 @@ def credit(tmp_path_factory: pytest.TempPathFactory) -> ExampleRun:
 
 def test_credit_gate_fails_the_session_for_the_biased_model(credit: ExampleRun) -> None:
     assert credit.returncode == 1, credit.output
-    assert "8 passed" in credit.output  # every test passed: exit code 1 comes from the gates
+    assert "10 passed" in credit.output  # every test passed: exit code 1 comes from the gates
     assert "gate FAILED: credit-biased: sex/demographic_parity_ratio" in credit.output
     assert "gate FAILED: credit-mitigated" not in credit.output
     table = {
@@ -84,8 +84,12 @@ def test_credit_report(credit: ExampleRun) -> None:
         "credit-biased": "fail",
         "credit-mitigated": "pass",
     }
+    biased_scan = models["credit-biased"]["scans"]["scan"]
+    assert biased_scan["metric"] == "true_positive_rate" and biased_scan["subgroups_tested"] > 0
+    assert models["credit-mitigated"]["metrics"]["scan/true_positive_rate.significant"] == 0
+    assert models["credit-biased"]["metrics"]["scan/true_positive_rate.significant"] >= 1
     for model in models.values():
-        assert len(model["tests"]) == 4
+        assert len(model["tests"]) == 5
         assert {t["outcome"] for t in model["tests"]} == {"passed"}
         assert {scope: len(rows) for scope, rows in model["groups"].items()} == {
             "sex": 2,

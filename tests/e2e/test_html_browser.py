@@ -1,22 +1,20 @@
 """The HTML report in a real browser (headless Chromium), from the reports of real sessions.
 
-Three pytest sessions of a small suite write ``--fairmind-json`` reports and the history; the page
-for the last one, with the history's trends, is opened in Chromium: the DOM it builds holds every
-model, its verdict and the charts, and a screenshot is saved under the test's tmp folder. Skipped
-when no Chromium is installed (Debian: ``apt-get install chromium``; ``FAIRMIND_CHROMIUM`` names
-another binary).
+Three pytest sessions of a small suite write ``--fairmind-json``, ``--fairmind-junit`` and
+``--fairmind-html`` and the history; the pages (the session's own, and ``fairmind report last``'s
+with the history's trends) are opened in Chromium (the ``browser`` fixture of the conftest): the
+DOM it builds holds every model, its verdict, the charts and the scan, and a screenshot is saved
+under the test's tmp folder. Skipped when no Chromium is installed.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -25,62 +23,10 @@ import pytest
 import xmlschema
 
 from pytest_fairmind.html import render_html
+from pytest_fairmind.html.command import report_command
 from pytest_fairmind.junit import junit_xml
 
 XSD = Path(__file__).parent.parent / "data" / "junit.xsd"
-_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
-
-
-@dataclass
-class Browser:
-    """Headless Chromium with a throw-away profile: the DOM after load, and screenshots."""
-
-    binary: str
-    profile: Path
-
-    def _run(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        command = [self.binary, *_FLAGS, f"--user-data-dir={self.profile}", *args]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-        if done.returncode != 0:
-            raise AssertionError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-2000:]}")
-        return done
-
-    def dump_dom(self, page: Path) -> str:
-        """The serialised DOM once the page has loaded (what the browser made of the file)."""
-        return self._run("--dump-dom", page.resolve().as_uri()).stdout
-
-    def screenshot(self, page: Path, out: Path, *, width: int = 1400, height: int = 2400) -> Path:
-        self._run(f"--window-size={width},{height}", f"--screenshot={out}", page.resolve().as_uri())
-        assert out.is_file(), f"no screenshot written to {out}"
-        return out
-
-
-def find_chromium() -> str | None:
-    for name in (os.environ.get("FAIRMIND_CHROMIUM"), *_CANDIDATES):
-        if name and (found := shutil.which(name)):
-            return found
-    return None
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Browser:
-    binary = find_chromium()
-    if binary is None:
-        pytest.skip("no Chromium found (apt-get install chromium, or set FAIRMIND_CHROMIUM)")
-    profile = tmp_path / "chromium-profile"
-    profile.mkdir()
-    return Browser(binary, profile)
 
 
 SUITE = """
@@ -105,11 +51,18 @@ def test_biased_crossed(fairmind):
     fairmind.assess(y, biased, sensitive_features={"sex": sex, "age": age})
 
 
+@pytest.mark.fairmind(model="credit.v2<script>alert(1)</script>")
+def test_scan(fairmind):
+    fairmind.scan(y, biased, features={"sex": sex, "age": age}, top=8)
+
+
 def test_oracle(fairmind):
     fairmind.assess(y, y, sensitive_features={"sex": sex}, model="oracle")
 """
 MODELS = ("credit.v2<script>alert(1)</script>", "oracle")
 GATES = ("--fairmind-gate=demographic_parity_ratio>=0.8", "--fairmind-gate=typo_ratio<=1")
+OUTPUTS = ("--fairmind-json=report.json", "--fairmind-junit=junit.xml", "--fairmind-html=page.html")
+Sessions = tuple[dict[str, Any], list[Any], Path]
 
 
 def _clean_env(seed: int) -> dict[str, str]:
@@ -122,9 +75,9 @@ def _clean_env(seed: int) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[Any]]:
-    """(the last session's report, the history documents) of three real sessions, run as CI runs
-    them (``python -m pytest`` in a project folder)."""
+def sessions(tmp_path_factory: pytest.TempPathFactory) -> Sessions:
+    """(the last session's report, the history documents, the project folder) of three real
+    sessions, run as CI runs them (``python -m pytest`` in a project folder)."""
     project = tmp_path_factory.mktemp("project")
     (project / "test_credit.py").write_text(SUITE, encoding="utf-8")
     (project / "pytest.ini").write_text("[pytest]\nfairmind_history = .fairmind\n", encoding="utf-8")
@@ -137,7 +90,7 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
                 "-q",
                 "-p",
                 "no:randomly",
-                "--fairmind-json=report.json",
+                *OUTPUTS,
                 *GATES,
             ],
             cwd=project,
@@ -151,7 +104,7 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
     doc = json.loads((project / "report.json").read_text(encoding="utf-8"))
     entries = sorted((project / ".fairmind" / "sessions").glob("*.json"))
     assert len(entries) == 3
-    return doc, [json.loads(p.read_text(encoding="utf-8")) for p in entries]
+    return doc, [json.loads(p.read_text(encoding="utf-8")) for p in entries], project
 
 
 class Dom(HTMLParser):
@@ -179,26 +132,32 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-def test_report_page_in_chromium(
-    browser: Browser, sessions: tuple[dict[str, Any], list[Any]], tmp_path: Path
-) -> None:
-    doc, history = sessions
-    page = tmp_path / "report.html"
-    page.write_text(render_html(doc, history=history), encoding="utf-8")
-
+def dom_of(browser: Any, page: Path) -> Dom:
     dom = Dom()
     dom.feed(browser.dump_dom(page))
     assert [t for t, _ in dom.elements if t == "script"] == []  # the model name stayed text
+    return dom
+
+
+def check_models(dom: Dom, doc: dict[str, Any]) -> None:
     models = {a["data-model"]: a["data-verdict"] for a in dom.having("section", "model")}
     assert models == {name: doc["models"][name]["verdict"] for name in MODELS}
     assert models[MODELS[0]] == "fail"
     assert "credit.v2<script>alert(1)</script>" in "".join(dom.text)
 
+
+def test_report_page_in_chromium(browser: Any, sessions: Sessions, tmp_path: Path) -> None:
+    doc, _, project = sessions
+    page = tmp_path / "report.html"
+    assert report_command("last", str(page), ".fairmind", str(project)) == 0
+    dom = dom_of(browser, page)
+    check_models(dom, doc)
+
     bars = dom.having("svg", "bar-chart")
     scopes = {(a["data-scope"], a["data-column"]) for a in bars}
     assert {scope for scope, _ in scopes} == {"sex", "sex.age"}
     assert ("sex.age", "selection_rate") in scopes
-    # two scopes of one model, one of the other: one chart per rate column of each group table
+    # two scopes of one model, one of the other: one chart per numeric column of each group table
     rate_columns = {
         key
         for name in MODELS
@@ -216,39 +175,55 @@ def test_report_page_in_chromium(
     assert len(dom.having("circle", "current")) == len(gated)
     assert dom.having("table", "impact")
 
+    scans = doc["models"][MODELS[0]]["scans"]
+    assert {a["data-scope"] for a in dom.having("div", "scan")} == set(scans) == {"scan"}
+    rows = dom.having("tr", "scan-row")
+    assert len(rows) == len(scans["scan"]["rows"]) > 0
+    assert len(dom.having("tr", "significant")) == sum(r["significant"] for r in scans["scan"]["rows"]) > 0
+
     shot = browser.screenshot(page, tmp_path / "report.png", height=4800)
     width, height = png_size(shot)
     assert (width, height) == (1400, 4800)
     assert shot.stat().st_size > 20_000  # a page was drawn, not a blank canvas
 
 
-def test_page_without_history_in_chromium(
-    browser: Browser, sessions: tuple[dict[str, Any], list[Any]], tmp_path: Path
-) -> None:
-    doc, _ = sessions
+def test_the_sessions_own_page_in_chromium(browser: Any, sessions: Sessions) -> None:
+    """``--fairmind-html`` of the third session: its verdicts, and trends over the two before it."""
+    doc, _, project = sessions
+    dom = dom_of(browser, project / "page.html")
+    check_models(dom, doc)
+    trends = dom.having("svg", "trend-chart")
+    assert trends and len(dom.having("circle", "current")) == len(trends)
+    assert len(dom.having("circle", "point")) == 3 * len(trends)  # two earlier sessions and this one
+
+
+def test_page_without_history_in_chromium(browser: Any, sessions: Sessions, tmp_path: Path) -> None:
+    doc, _, _ = sessions
     page = tmp_path / "alone.html"
     page.write_text(render_html(doc), encoding="utf-8")
-    dom = Dom()
-    dom.feed(browser.dump_dom(page))
+    dom = dom_of(browser, page)
     assert dom.having("p", "history-note")
     assert dom.having("svg", "trend-chart") == []
     assert dom.having("svg", "bar-chart")
 
 
-def test_junit_of_a_real_session_is_valid(sessions: tuple[dict[str, Any], list[Any]]) -> None:
-    doc, _ = sessions
+def test_junit_of_a_real_session_is_valid(sessions: Sessions) -> None:
+    doc, _, project = sessions
+    schema = xmlschema.XMLSchema(str(XSD))
+    written = (project / "junit.xml").read_text(encoding="utf-8")
+    schema.validate(written)
     text = junit_xml(doc)
-    xmlschema.XMLSchema(str(XSD)).validate(text)
-    root = ET.fromstring(text)
-    failed = [c.get("name") for c in root.iter("testcase") if c.find("failure") is not None]
-    assert failed == [
-        f"demographic_parity_ratio>=0.8 [{g['key']}]"
-        for g in doc["models"][MODELS[0]]["gates"]
-        if not g["passed"]
-    ]
-    assert [c.get("name") for c in root.iter("testcase") if c.get("classname") == "fairmind"] == [
-        "typo_ratio<=1"
-    ]
+    schema.validate(text)
+    for root in (ET.fromstring(text), ET.fromstring(written)):
+        failed = [c.get("name") for c in root.iter("testcase") if c.find("failure") is not None]
+        assert failed == [
+            f"demographic_parity_ratio>=0.8 [{g['key']}]"
+            for g in doc["models"][MODELS[0]]["gates"]
+            if not g["passed"]
+        ]
+        assert [c.get("name") for c in root.iter("testcase") if c.get("classname") == "fairmind"] == [
+            "typo_ratio<=1"
+        ]
 
 
 def test_the_schema_accepts_what_pytest_junitxml_writes(pytester: pytest.Pytester) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import MlflowServer, MlflowStore, artifact_paths, runs_of
+from helpers import MlflowServer, MlflowStore, artifact_paths, mlflow_client, runs_of
 
 FLOAT_MAX = sys.float_info.max
 TIMEOUT = "--fairmind-timeout=180"  # a loaded 2-core CI machine can take a while to create a store
@@ -136,7 +136,7 @@ def test_default_store_one_run_per_model_under_W_error(tmp_path: Path) -> None:
     assert m0.data.tags["mlflow.source.git.commit"] == head == m0.data.tags["git.commit"]
     assert m0.data.tags["mlflow.source.git.branch"] == "fair-branch"
     paths = artifact_paths(uri, m0.info.run_id)
-    assert {"fairmind/result.json", "fairmind/groups/sex.json", "fairmind/groups/sex.png"} <= paths
+    assert {"fairmind/result.json", "fairmind/groups/sex.json", "fairmind/groups/sex.rates.png"} <= paths
     assert artifact_paths(uri, runs["model_1"].info.run_id) == {"fairmind/result.json"}
 
 
@@ -183,3 +183,61 @@ def test_real_server_via_env_project_and_ci_url(
     result.fnmatch_lines([f"*{ref['url']}*"])
     assert runs["model_0"].data.tags["ci.job_url"] == "https://ci.example/jobs/77"
     assert not (tmp_path / "mlflow.db").exists()
+
+
+EVIDENCE_TESTS = textwrap.dedent(
+    """
+    import numpy as np
+    import pytest
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    sex = rng.choice(["F", "M"], n)
+    age = rng.choice(["<30", "30-60", ">60"], n)
+    y = rng.integers(0, 2, n)
+    harmed = (sex == "F") & (age == "<30")
+    pred = (rng.random(n) < np.where(harmed, 0.25, 0.55)).astype(int)
+
+    @pytest.mark.fairmind(model="credit", gates=[
+        "sex/demographic_parity_difference <= 0.5",
+        "sex/demographic_parity_difference <= 0.001",
+        "scan/selection_rate.significant <= 0",
+    ])
+    def test_credit(fairmind):
+        fairmind.assess(y, pred, sensitive_features={"sex": sex}, scope="sex", n_boot=200)
+        fairmind.scan(y, pred, features={"sex": sex, "age": age})
+    """
+)
+
+
+def test_interval_gates_and_scan_reach_the_run(tmp_path: Path, mlflow_store: MlflowStore) -> None:
+    """The whole path: `scan` and interval gates recorded by a session end up in the run's
+    `fairmind/gates.json` and `fairmind/scans/scan.json`, equal to the session report."""
+    uri = mlflow_store(tmp_path)
+    (tmp_path / "test_evidence.py").write_text(EVIDENCE_TESTS, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_evidence.py", TIMEOUT,
+         "--fairmind-provider=mlflow", "--fairmind-json=r.json", "--fairmind-evidence=interval"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # a gate failed
+    report = load_report(tmp_path / "r.json")
+    (run,) = check_session(uri, report).values()
+    model_doc = report["models"]["credit"]
+    assert run.data.tags["fairmind.verdict"] == model_doc["verdict"] == "fail"
+    assert {"fairmind/gates.json", "fairmind/scans/scan.json"} <= artifact_paths(uri, run.info.run_id)
+    client = mlflow_client(uri)
+    folder = Path(client.download_artifacts(run.info.run_id, "fairmind", str(tmp_path / "down")))
+    gates = json.loads((folder / "gates.json").read_text(encoding="utf-8"))["gates"]
+    by_expr = {(g["expr"], g["key"]): g for g in gates}
+    assert len(by_expr) == len(model_doc["gates"])
+    for entry in model_doc["gates"]:
+        logged = by_expr[(entry["expr"], entry["key"])]
+        for field, value in entry.items():
+            assert logged[field] == value, field  # every field of the report's entry, as it is
+    interval = [g for g in gates if g["evidence"] == "interval"]
+    assert interval and all(g["p_value"] is not None and g["alpha"] is not None for g in interval)
+    assert {g["outcome"] for g in gates} >= {"pass", "fail"}
+    scan_doc = json.loads((folder / "scans" / "scan.json").read_text(encoding="utf-8"))
+    assert scan_doc == {"scope": "scan", **model_doc["scans"]["scan"]}
+    assert scan_doc["rows"][0]["conditions"] == {"sex": "F", "age": "<30"}

@@ -151,3 +151,39 @@ def test_stalled_online_server_is_abandoned_at_the_timeout(
     assert elapsed < quick + 3 + 30, f"{elapsed:.1f} s against {quick:.1f} s without W&B"
     assert FAKE_KEY not in result.stdout.str() + json.dumps(report)
     assert wait_no_core(str(wandb_env.root), grace=0.5) == []
+
+
+INTERRUPTED_TESTS = """
+def test_recorded(fairmind):
+    fairmind.record({"accuracy": 0.9}, model="alpha")
+    fairmind.scan([0, 1] * 40, [0, 1, 1, 1] * 20, features={"sex": ["F", "M"] * 40}, model="alpha",
+                  min_support=10)
+
+def test_stopped(fairmind):
+    raise KeyboardInterrupt
+"""
+
+
+def test_interrupted_session_logs_its_verdict_and_scan(
+    pytester: pytest.Pytester, wandb_env: WandbEnv
+) -> None:
+    """Ctrl-C: the models recorded so far are logged with the verdict ``interrupted`` (run tag and
+    summary), and the scan's table with them."""
+    pytester.makepyfile(test_stop=INTERRUPTED_TESTS)
+    report_path = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--fairmind-provider=wandb", f"--fairmind-json={report_path}"
+    )
+    assert result.ret == 2, result.stdout.str()
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["providers"]["wandb"]["ok"], report["providers"]["wandb"]
+    assert report["models"]["alpha"]["verdict"] == "interrupted"
+    run = read_runs(str(wandb_env.wandb_dir))["alpha"]
+    assert run.tags[0] == "interrupted" and run.summary["fairmind.verdict"] == "interrupted"
+    table = run.table("scans/scan")
+    rows = report["models"]["alpha"]["scans"]["scan"]["rows"]
+    assert len(rows) == 2 and rows[0]["significant"]  # sex=F against sex=M: 0.5 against 1.0
+    assert [r[0] for r in table["data"]] == [
+        ", ".join(f"{k}={v}" for k, v in r["conditions"].items()) for r in rows
+    ]
+    assert [r[table["columns"].index("q_value")] for r in table["data"]] == [r["q_value"] for r in rows]

@@ -33,6 +33,10 @@ VALUE_OPTIONS = [
     "baseline",
     "json",
     "timeout",
+    "evidence",
+    "inconclusive",
+    "junit",
+    "html",
 ]
 
 

@@ -103,7 +103,9 @@ def test_full_report_matches_the_schema_and_spec(full: pytest.Pytester) -> None:
     credit = doc["models"]["credit"]
     assert set(credit) == {
         "verdict", "metrics", "nonfinite", "params", "tags", "groups", "tests", "gates", "collisions",
+        "scans", "evidence", "nonfinite_paths",
     }  # fmt: skip
+    assert (credit["scans"], credit["evidence"], credit["nonfinite_paths"]) == ({}, {}, {})
     assert credit["verdict"] == "fail"
     assert credit["params"] == {
         "sex/threshold": 0.5,

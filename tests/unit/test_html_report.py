@@ -379,7 +379,7 @@ def test_baseline_changes_list_the_regression_rules(page: str) -> None:
 
 def test_empty_history_gives_a_note() -> None:
     page = render_html(document())
-    assert "No trends: no history was given" in page
+    assert "No trends: the history holds no earlier session" in page
     assert charts(page, "trend-chart") == []
 
 
@@ -487,3 +487,259 @@ def test_nice_ticks_lie_in_the_range_in_order(low: float, span: float, count: in
     assert ticks == sorted(ticks)
     tolerance = span * 1e-6
     assert all(low - tolerance <= t <= high + tolerance for t in ticks)
+
+
+# --------------------------------------------------------------------------- scans, evidence, tasks
+
+
+def real_scan_entry() -> dict[str, Any]:
+    """A scan entry as ``fairmind.scan`` records it (women selected less often)."""
+    import numpy as np
+
+    from pytest_fairmind.subgroup_scan import scan
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    features = {"sex": rng.choice(["female", "male"], n), "age": rng.choice(["<25", "25-60", ">60"], n)}
+    y_pred = (rng.random(n) < np.where(features["sex"] == "female", 0.3, 0.5)).astype(int)
+    entry: dict[str, Any] = scan(rng.integers(0, 2, n), y_pred, features=features, top=6).report_entry()
+    return entry
+
+
+def test_scan_table_holds_the_top_rows_as_recorded() -> None:
+    doc = document()
+    entry = real_scan_entry()
+    doc["models"]["credit.v2"]["scans"] = {"scan": entry}
+    page = render_html(doc)
+    section = re.search(
+        r'<div class="scan" data-scope="scan" data-metric="selection_rate">(.*?)</div>', page, re.S
+    )
+    assert section is not None
+    body = section.group(1)
+    assert f"{entry['subgroups_tested']} subgroups tested" in body
+    rows = re.findall(r'<tr class="scan-row( significant)?">(.*?)</tr>', body, re.S)
+    assert len(rows) == len(entry["rows"]) > 0
+    for (flag, cells), row in zip(rows, entry["rows"], strict=True):
+        texts = re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)
+        label = ", ".join(f"{k}={v}" for k, v in row["conditions"].items())
+        assert texts[0] == label.replace("<", "&lt;").replace(">", "&gt;")
+        assert texts[1] == str(row["count"])
+        assert texts[2] == f"{row['value']:.4f}"
+        assert texts[4] == f"{row['ratio']:.3f}"
+        assert texts[6] == f"{row['p_value']:.4g}"
+        assert bool(flag) == row["significant"]
+    assert any(row["significant"] for row in entry["rows"])
+
+
+def test_a_scan_with_undefined_values_and_no_rows_renders() -> None:
+    doc = document()
+    doc["models"]["credit.v2"]["scans"] = {
+        "s1": {"metric": "true_positive_rate", "subgroups_tested": 3, "rows": [
+            {"conditions": {"sex": "<b>x</b>"}, "count": 40, "value": None, "complement_value": 0.5,
+             "ratio": None, "difference": None, "p_value": None, "q_value": None, "significant": False}]},
+        "s2": {"metric": "accuracy", "subgroups_tested": 0, "rows": []},
+    }  # fmt: skip
+    page = render_html(doc)
+    assert "sex=&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
+    assert page.count(">undefined<") >= 5  # value, ratio, difference, p, q
+    assert "No subgroup had enough rows to be tested." in page
+
+
+def test_evidence_column_says_which_gates_were_decided_on_intervals() -> None:
+    doc = document()
+    gates = doc["models"]["credit.v2"]["gates"]
+    gates[0].update(evidence="interval", p_adjusted=0.003)
+    gates[1].update(evidence="point")
+    page = render_html(doc)
+    table = re.search(r'<section class="model" id="m0".*?<table class="gates">(.*?)</table>', page, re.S)
+    assert table is not None
+    assert "<th>decided on</th>" in table.group(1)
+    assert '<td class="evidence">interval</td>' in table.group(1)
+    assert '<td class="evidence">point <span class="flag na"' in table.group(1)
+    assert 'title="adjusted p 0.003">0.001<' in table.group(1)
+    oracle = re.search(r'id="m1".*?<table class="gates">(.*?)</table>', page, re.S)
+    assert oracle is not None and "decided on" not in oracle.group(1)  # no interval gate there
+
+
+def test_group_columns_come_from_the_rows_for_scores() -> None:
+    doc = document()
+    doc["models"]["credit.v2"]["groups"] = {
+        "sex": [
+            {"group": {"sex": "f"}, "count": 400, "roc_auc": 0.81, "average_precision": 0.7,
+             "brier_score": 0.18, "bpsn_auc": None},
+            {"group": {"sex": "m"}, "count": 380, "roc_auc": 0.86, "average_precision": 0.75,
+             "brier_score": 0.15, "bpsn_auc": 0.8},
+        ]
+    }  # fmt: skip
+    (scope,) = build_page(doc).models[0].scopes
+    assert [c.column for c in scope.charts] == ["roc_auc", "average_precision", "brier_score", "bpsn_auc"]
+    assert scope.impact is None  # no selection rate, no impact-ratio table
+    assert scope.charts[3].undefined == 1
+
+
+# --------------------------------------------------------------------------- files and the command
+
+
+def _save(folder: Any, docs: list[dict[str, Any]]) -> list[Any]:
+    from pytest_fairmind import history, report
+
+    return [history.save(folder, report.session_from_dict(d)) for d in docs]
+
+
+def test_write_html_takes_trends_from_the_history_folder(tmp_path: Any) -> None:
+    from pytest_fairmind import report
+    from pytest_fairmind.html import write_html
+    from pytest_fairmind.result import GateResult
+
+    folder = tmp_path / ".fairmind"
+    _save(folder, history(4))
+    (folder / "sessions" / "20260101-broken.json").write_text("{not json", encoding="utf-8")
+    result = report.session_from_dict(document())
+    gate = result.models["credit.v2"].gates[0]
+    result.models["credit.v2"].gates[0] = GateResult(
+        **{**gate.__dict__, "evidence": "interval", "ci_low": 0.49, "ci_high": 0.57, "p_value": 0.0004,
+           "p_adjusted": 0.0012, "alpha": 0.0125}
+    )  # fmt: skip
+    out = tmp_path / "out" / "report.html"
+    write_html(out, result, folder)
+    page = out.read_text(encoding="utf-8")
+    assert len(charts(page, "trend-chart")) == 4  # 3 gated keys of credit.v2, 1 of oracle
+    assert "4 earlier sessions" in page
+    assert "[0.4900, 0.5700]" in page and ">0.0004<" in page and ">0.0125<" in page
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temp file left
+    write_html(tmp_path / "alone.html", result, None)
+    assert "No trends" in (tmp_path / "alone.html").read_text(encoding="utf-8")
+
+
+def test_read_document_refuses_what_is_not_a_report(tmp_path: Any) -> None:
+    from pytest_fairmind import report
+    from pytest_fairmind.html import history_documents, read_document
+
+    cases = {
+        "nan.json": b'{"schema": "pytest-fairmind/1", "x": NaN}',
+        "latin.json": b"\xff\xfe\x00",
+        "list.json": b"[]",
+        "other.json": b'{"schema": "something-else/2"}',
+    }
+    for name, content in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(report.ReportError):
+            read_document(path)
+    with pytest.raises(OSError):
+        read_document(tmp_path / "missing.json")
+    assert history_documents(None) == ([], [])
+    assert history_documents(tmp_path / "nothing-here") == ([], [])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d.update(models=[]),
+        lambda d: d["models"]["credit.v2"].update(metrics=[1, 2]),
+        lambda d: d["models"]["credit.v2"].update(gates=["x"]),
+        lambda d: d["session"].update(started=None),
+    ],
+)
+def test_a_history_entry_of_the_wrong_shape_is_skipped(tmp_path: Any, damage: Any) -> None:
+    import json
+
+    from pytest_fairmind.html import history_documents
+
+    (good,) = _save(tmp_path, history(1))
+    bad = copy.deepcopy(document(session_id="bad"))
+    damage(bad)
+    broken = good.parent / "20250101000000-bad.json"
+    broken.write_text(json.dumps(bad), encoding="utf-8")
+    docs, skipped = history_documents(tmp_path)
+    assert [d["session"]["id"] for d in docs] == ["s0"]
+    assert [path for path, _ in skipped] == [broken]
+    render_html(document(), history=docs)
+
+
+def _run_report(capsys: pytest.CaptureFixture[str], *args: Any) -> tuple[int, str]:
+    from pytest_fairmind.html.command import report_command
+
+    code = report_command(*args)
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def project(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name in ("FAIRMIND_HISTORY", "FAIRMIND_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # no ini of a parent folder
+    return tmp_path
+
+
+def test_report_command_last_uses_the_newest_entry_and_its_folder(
+    project: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _save(project / ".fairmind", [*history(3), document()])
+    code, err = _run_report(capsys, "last", "page.html", None, str(project))
+    assert (code, err) == (0, "")
+    page = (project / "page.html").read_text(encoding="utf-8")
+    assert "<code>current</code>" in page  # the newest session is the page's
+    assert "3 earlier sessions" in page
+
+
+def test_report_command_on_a_file_with_another_history_folder(
+    project: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    _save(project / "hist", history(2))
+    (project / "report.json").write_text(json.dumps(document()), encoding="utf-8")
+    code, _ = _run_report(capsys, "report.json", "out/page.html", "hist", str(project))
+    assert code == 0
+    assert "2 earlier sessions" in (project / "out" / "page.html").read_text(encoding="utf-8")
+
+
+def test_report_command_empty_history_gives_a_note(project: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    (project / "report.json").write_text(json.dumps(document()), encoding="utf-8")
+    code, _ = _run_report(capsys, "report.json", "page.html", None, str(project))
+    assert code == 0
+    assert "No trends: the history holds no earlier session" in (project / "page.html").read_text("utf-8")
+
+
+def test_report_command_exit_2_for_unreadable_files(project: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "bad.json").write_text("{", encoding="utf-8")
+    code, err = _run_report(capsys, "bad.json", "page.html", None, str(project))
+    assert code == 2 and "bad.json: cannot read the session" in err
+    assert not (project / "page.html").exists()
+    code, err = _run_report(capsys, "missing.json", "page.html", None, str(project))
+    assert code == 2 and "missing.json" in err
+    code, err = _run_report(capsys, "last", "page.html", None, str(project))
+    assert code == 2 and "no session in the history folder" in err
+    # a corrupt history entry: left out of the trends, the page written, exit 2
+    (entry,) = _save(project / ".fairmind", [document()])
+    (entry.parent / "20250101000000-corrupt.json").write_text("[]", encoding="utf-8")
+    code, err = _run_report(capsys, str(entry), "page.html", None, str(project))
+    assert code == 2 and "corrupt.json" in err and "left out of the trends" in err
+    assert (project / "page.html").is_file()
+
+
+def test_header_shows_the_gate_policy_the_session_ran_with() -> None:
+    doc = document()
+    doc["settings"] = {"evidence": "interval", "inconclusive": "fail", "multiple_testing": "holm", "ci": 0.95,
+                       "gate_action": "fail", "strict": True}  # fmt: skip
+    page = render_html(doc)
+    policy = re.search(r'<dd class="policy">(.*?)</dd>', page)
+    assert policy is not None
+    assert policy.group(1) == (
+        "evidence interval, multiple testing holm, family level 0.95, inconclusive: fail, "
+        "gate action fail, strict on"
+    )
+    assert 'class="policy"' not in render_html(document())  # reports from before settings were kept
+
+
+def test_a_one_sided_gate_interval_shows_its_open_end() -> None:
+    doc = document()
+    first, second = doc["models"]["credit.v2"]["gates"][:2]
+    first.pop("ci_high")  # a ">=" gate: the one-sided interval is [low, inf)
+    second.update(ci_high=0.12)  # a "<=" gate: (-inf, high]
+    views = build_page(doc).models[0].gates
+    assert views[0].interval_text == f"[{first['ci_low']:.4f}, inf]"
+    assert views[1].interval_text == "[-inf, 0.1200]"

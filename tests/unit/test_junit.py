@@ -369,3 +369,98 @@ def test_any_document_gives_valid_xml_with_counts_that_match(
     )
     assert int(root.get("failures", "-1")) == failures
     assert int(root.get("tests", "-1")) == len(outcomes) + len(not_evaluated) + len(strict)
+
+
+# ------------------------------------------------------------- write_junit (from a SessionResult)
+
+
+def _session(**gate_fields: Any) -> Any:
+    from pytest_fairmind.result import GateResult, ModelResult, SessionResult
+
+    gate = GateResult(
+        expr="demographic_parity_ratio >= 0.8",
+        key="sex/demographic_parity_ratio",
+        value=0.7712,
+        bound=">= 0.8",
+        outcome="inconclusive",
+        **gate_fields,
+    )
+    model = ModelResult(name="credit.v2", metrics={gate.key: 0.7712}, gates=[gate], verdict="inconclusive")
+    return SessionResult(
+        id="abc", project="credit", started="2026-03-02T10:00:00+00:00",
+        finished="2026-03-02T10:00:01+00:00", models={"credit.v2": model},
+        gates_not_evaluated=["typo >= 1"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("policy", "tag"), [("warn", "skipped"), ("fail", "failure")])
+def test_write_junit_carries_the_evidence_of_interval_gates(
+    tmp_path: Path, schema: Any, policy: str, tag: str
+) -> None:
+    from pytest_fairmind.junit import write_junit
+
+    result = _session(evidence="interval", ci_low=0.7401, ci_high=0.8123, p_value=0.061, p_adjusted=0.122,
+                      alpha=0.025)  # fmt: skip
+    out = tmp_path / "ci" / "fairness-junit.xml"
+    write_junit(out, result, gate_action="fail", inconclusive=policy, strict_reasons=["no baseline"])
+    text = out.read_text(encoding="utf-8")
+    schema.validate(text)
+    root = parse(text)
+    assert_counts(root)
+    case = cases(root)[
+        ("fairmind.credit_v2", "demographic_parity_ratio >= 0.8 [sex/demographic_parity_ratio]")
+    ]
+    element = case.find(tag)
+    assert element is not None
+    assert "sex/demographic_parity_ratio = 0.7712 [0.7401, 0.8123], bound >= 0.8" in (
+        element.get("message") or ""
+    )
+    detail = (element.text or "") if tag == "failure" else (case.findtext("system-out") or "")
+    for line in ("evidence: interval", "interval: [0.7401, 0.8123]", "p_value: 0.061", "p_adjusted: 0.122",
+                 "alpha: 0.025"):  # fmt: skip
+        assert line in detail.splitlines()
+    assert ("fairmind", "typo >= 1") in cases(root)
+    strict = cases(root)[("fairmind", "--fairmind-strict: no baseline")]
+    assert strict.find("failure") is not None
+    assert [p.name for p in out.parent.iterdir()] == ["fairness-junit.xml"]  # atomic: no temp file left
+
+
+def test_write_junit_point_gate_says_so_and_has_no_interval(tmp_path: Path, schema: Any) -> None:
+    from pytest_fairmind.junit import write_junit
+
+    out = tmp_path / "j.xml"
+    write_junit(out, _session(), gate_action="warn", inconclusive="pass", strict_reasons=())
+    schema.validate(str(out))
+    out_text = parse(out.read_text(encoding="utf-8")).findtext(".//system-out") or ""
+    assert "evidence: point" in out_text.splitlines()
+    assert "interval:" not in out_text and "p_value" not in out_text
+
+
+def test_write_junit_replaces_an_old_file_and_writes_an_empty_session(tmp_path: Path, schema: Any) -> None:
+    from pytest_fairmind.junit import write_junit
+    from pytest_fairmind.result import SessionResult
+
+    out = tmp_path / "j.xml"
+    out.write_text("old", encoding="utf-8")
+    write_junit(out, SessionResult(id="x", project="p", started="2026-03-02T10:00:00+00:00"),
+                gate_action="fail", inconclusive="warn", strict_reasons=[])  # fmt: skip
+    schema.validate(str(out))
+    assert parse(out.read_text(encoding="utf-8")).get("tests") == "0"
+
+
+def test_a_one_sided_interval_reads_with_its_open_end(tmp_path: Path, schema: Any) -> None:
+    """Strict JSON cannot hold the infinite end of a one-sided interval: the report leaves it out,
+    and JUnit writes it back as ``inf`` (the same from a document and from a result)."""
+    from pytest_fairmind.junit import write_junit
+
+    entry = gate("dpr >= 0.8", "sex/dpr", 0.83, ">= 0.8", "inconclusive", evidence="interval", ci_low=0.71)
+    from_doc = parse(junit_xml(document({"m": model([entry])})))
+    out = tmp_path / "j.xml"
+    result = _session(evidence="interval", ci_low=0.71, ci_high=float("inf"), p_value=0.2, alpha=0.05)
+    write_junit(out, result, gate_action="fail", inconclusive="warn", strict_reasons=())
+    from_result = parse(out.read_text(encoding="utf-8"))
+    for root in (from_doc, from_result):
+        (case,) = [c for c in root.iter("testcase") if c.get("classname") != "fairmind"]
+        skipped = case.find("skipped")
+        assert skipped is not None and "[0.71, inf], bound >= 0.8" in (skipped.get("message") or "")
+        assert "interval: [0.71, inf]" in (case.findtext("system-out") or "").splitlines()

@@ -3,8 +3,11 @@ keys that hold a secret (which are refused, never rewritten)."""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import urllib.parse
+from collections.abc import Mapping
 
 import pytest
 from hypothesis import given
@@ -117,3 +120,75 @@ def test_keys_are_kept_when_asked_values_always_redacted() -> None:
     kept = redact_obj(doc, ["tok-abcdef"], keys=False)
     assert kept == {"metrics": {"tok-abcdef/rate": 0.5}, "params": {"conn": "***"}}
     assert redact_obj(doc, ["tok-abcdef"]) == {"metrics": {"***/rate": 0.5}, "params": {"conn": "***"}}
+
+
+# --------------------------------------------------------------------------- the environment's secrets, kept
+
+
+def test_the_secrets_of_the_environment_follow_its_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPLOY_TOKEN", "first-secret")
+    assert "first-secret" in secret_values()
+    monkeypatch.setenv("DEPLOY_TOKEN", "second-secret")  # a changed value
+    assert "second-secret" in secret_values() and "first-secret" not in secret_values()
+    monkeypatch.setenv("DB_URL", "postgres://svc:hunter22@db/x")  # a new variable
+    assert redact.key_leaks_secret("rate/hunter22") == "the value of DB_URL"
+    monkeypatch.delenv("DEPLOY_TOKEN")  # a removed one
+    assert "second-secret" not in secret_values()
+    assert redact.secret_sources() == redact.secret_sources(dict(os.environ))
+
+
+def test_the_answer_is_a_copy_callers_may_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEY", "kept-secret")
+    secret_values().clear()
+    redact.secret_sources().clear()
+    assert "kept-secret" in secret_values() and "kept-secret" in redact.secret_sources()
+
+
+@pytest.mark.parametrize(
+    ("value", "secret", "found"),
+    [
+        ({"a": "plain", "b": ["text", 1.5]}, "s3cr3t-value", False),
+        ({"a": "x s3cr3t-value y"}, "s3cr3t-value", True),
+        ({"s3cr3t-value/rate": 0.5}, "s3cr3t-value", True),  # keys count
+        ({"a": 'q"uo\\te\n-secret'}, 'q"uo\\te\n-secret', True),  # escaped in JSON text
+        ({"a": "é-ünïcode-secret"}, "é-ünïcode-secret", True),
+        ({"a": "mail me at a@b.c"}, "s3cr3t-value", True),  # '@': maybe URI credentials
+    ],
+)
+def test_the_quick_check_of_json_text_never_misses_what_redaction_changes(
+    monkeypatch: pytest.MonkeyPatch, value: dict[str, object], secret: str, found: bool
+) -> None:
+    monkeypatch.setenv("CHECK_SECRET", secret)
+    text = json.dumps(value, ensure_ascii=False)
+    assert redact.json_may_hold_secret(text) is found
+    if not found:
+        assert redact_obj(value) == value
+
+
+@given(st.text(min_size=4, max_size=12), st.text(max_size=8), st.text(max_size=8))
+def test_a_secret_anywhere_in_a_string_is_seen_in_its_json(secret: str, before: str, after: str) -> None:
+    text = json.dumps({"k": [before + secret + after]}, ensure_ascii=False)
+    assert redact.json_may_hold_secret(text, [secret])
+
+
+def test_the_environment_is_rescanned_only_when_a_change_may_hold_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scans: list[int] = []
+    real_scan = redact._scan
+
+    def counting(env: Mapping[str, str]) -> dict[str, str]:
+        scans.append(1)
+        return real_scan(env)
+
+    monkeypatch.setattr(redact, "_scan", counting)
+    secret_values()
+    before = len(scans)
+    for phase in ("setup", "call", "teardown"):  # what pytest does for every test
+        monkeypatch.setenv("PYTEST_CURRENT_TEST", f"t.py::test ({phase})")
+        secret_values()
+    assert len(scans) == before
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "t.py::test[http://u:pw-in-an-id@h] (call)")  # '@': rescan
+    assert "pw-in-an-id" in secret_values() and len(scans) == before + 1
+    monkeypatch.setenv("SOME_PASSWORD", "from-now-on")  # a secret name: rescan
+    assert "from-now-on" in secret_values()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from pathlib import Path
@@ -26,6 +27,8 @@ from pytest_fairmind.result import TestOutcome as Outcome
 SCHEMA = json.loads(
     (Path(pytest_fairmind.__file__).parent / "report.schema.json").read_text(encoding="utf-8")
 )
+# checked once: jsonschema.validate checks the schema itself on every call (most of a test's time)
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
 RATES = ("selection_rate", "true_positive_rate", "false_positive_rate", "accuracy")
 
 
@@ -48,7 +51,7 @@ def _session(model: ModelResult, providers: dict[str, ProviderOutcome] | None = 
 def _round_trip(session: SessionResult) -> tuple[str, SessionResult]:
     text = report.dumps(session)
     doc = json.loads(text)
-    jsonschema.validate(doc, SCHEMA)
+    VALIDATOR.validate(doc)
     return text, report.session_from_dict(doc)
 
 
@@ -188,3 +191,233 @@ def test_provider_outcomes_without_optional_fields_stay_minimal() -> None:
     plain = report.provider_to_dict(ProviderOutcome(ok=True))
     assert plain == {"ok": True, "error": None, "runs": {}}
     assert report.provider_from_dict(plain) == ProviderOutcome(ok=True)
+
+
+# -- scans, evidence and settings -------------------------------------------------------------------
+
+
+def _same_data(a: Any, b: Any) -> bool:
+    """Equal plain data, NaN equal to NaN, and of the same types (1 is not 1.0)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same_data(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_data(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return _same(a, b)
+    return type(a) is type(b) and a == b
+
+
+def _scan_entry() -> dict[str, Any]:
+    row = {
+        "conditions": {"sex": "f", "age": None},
+        "count": 12,
+        "value": 0.0,
+        "complement_value": 0.5,
+        "ratio": 0.0,
+        "difference": -0.5,
+        "p_value": 0.01,
+        "q_value": 0.02,
+        "significant": True,
+    }
+    undefined = {**row, "conditions": {"sex": "m", "age": "young"}, "value": math.nan, "ratio": math.inf}
+    return {"metric": "selection_rate", "subgroups_tested": 2, "rows": [row, undefined]}
+
+
+def _evidence_payload() -> dict[str, Any]:
+    return {
+        "version": 1,
+        "kind": "grid",
+        "n_boot": 200,
+        "probs": [0.001, 0.5, 0.999],
+        "quantiles": {"sex/demographic_parity_ratio": [-math.inf, 0.7, math.nan]},
+    }
+
+
+def test_scans_and_evidence_round_trip_with_non_finite_values_spelled_out() -> None:
+    scope = "sex/age~band"  # '/' and '~' are escaped in the pointers
+    model = ModelResult("m", scans={scope: _scan_entry()}, evidence={scope: _evidence_payload()})
+    text, back = _round_trip(_session(model))
+    entry = json.loads(text)["models"]["m"]
+    assert entry["scans"][scope]["rows"][1]["value"] is None
+    assert entry["scans"][scope]["rows"][0]["conditions"] == {"sex": "f", "age": None}  # None stays null
+    assert entry["nonfinite_paths"] == {
+        "/scans/sex~1age~0band/rows/1/value": "nan",
+        "/scans/sex~1age~0band/rows/1/ratio": "inf",
+        "/evidence/sex~1age~0band/quantiles/sex~1demographic_parity_ratio/0": "-inf",
+        "/evidence/sex~1age~0band/quantiles/sex~1demographic_parity_ratio/2": "nan",
+    }
+    assert _same_data(back.models["m"].scans, model.scans)
+    assert _same_data(back.models["m"].evidence, model.evidence)
+    assert back.models["m"].scans[scope]["rows"][0]["conditions"]["age"] is None
+    assert report.dumps(back) == text
+
+
+_JSON_LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+)
+_JSON_DATA = st.recursive(
+    _JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=4).filter(lambda k: k not in ("kind", "version", "n_boot")), _JSON_DATA, max_size=4
+    ),
+    st.sampled_from(["cells", "grid", "mixed"]),
+)
+def test_any_plain_evidence_payload_survives_the_round_trip(payload: dict[str, Any], kind: str) -> None:
+    payload = {**payload, "kind": kind}  # the schema requires a kind, as metrics.evidence writes
+    model = ModelResult("m", evidence={"scope": payload})
+    text, back = _round_trip(_session(model))
+    assert _same_data(back.models["m"].evidence, {"scope": payload})
+    assert report.dumps(back) == text
+
+
+def test_decoding_leaves_the_document_untouched() -> None:
+    doc = json.loads(report.dumps(_session(ModelResult("m", evidence={"s": _evidence_payload()}))))
+    before = json.dumps(doc)
+    report.session_from_dict(doc)
+    assert json.dumps(doc) == before  # the non-finite values went into copies
+
+
+@pytest.mark.parametrize(
+    ("pointer", "word", "problem"),
+    [
+        ("/scans/s/rows/0/count", "nan", "not null"),
+        ("/metrics/a", "nan", "not a pointer into scans or evidence"),
+        ("/scans/s/rows/7/value", "nan", "no such place"),
+        ("/scans/s/rows/0/value", "NaN", "is not one of"),
+    ],
+)
+def test_a_wrong_nonfinite_path_is_a_report_error(pointer: str, word: str, problem: str) -> None:
+    scan = {"metric": "selection_rate", "subgroups_tested": 1, "rows": [{"count": 3, "value": None}]}
+    doc = json.loads(report.dumps(_session(ModelResult("m", scans={"s": scan}))))
+    doc["models"]["m"]["nonfinite_paths"] = {pointer: word}
+    with pytest.raises(report.ReportError, match=problem):
+        report.session_from_dict(doc)
+
+
+def test_interval_gates_carry_their_evidence_and_non_finite_ends_as_words() -> None:
+    gate = GateResult(
+        "dpr>=0.8", "dpr", 0.85, ">= 0.8", "inconclusive",
+        evidence="interval", ci_low=0.74, ci_high=math.inf, p_value=math.nan, p_adjusted=0.12, alpha=0.05,
+    )  # fmt: skip
+    point = GateResult("dpr>=0.8", "dpr", 0.85, ">= 0.8", "pass")
+    text, back = _round_trip(_session(ModelResult("m", metrics={"dpr": 0.85}, gates=[gate, point])))
+    entry, point_entry = json.loads(text)["models"]["m"]["gates"]
+    assert entry["evidence"] == "interval"
+    assert (entry["ci_low"], entry["ci_high"], entry["p_value"]) == (0.74, "inf", "nan")
+    assert (entry["p_adjusted"], entry["alpha"]) == (0.12, 0.05)
+    assert not {"evidence", *report._INTERVAL_FIELDS} & set(point_entry)  # point gates: as before
+    decoded, decoded_point = back.models["m"].gates
+    assert decoded_point == point
+    assert decoded.p_value is not None and math.isnan(decoded.p_value)
+    assert decoded == GateResult(**{**gate.__dict__, "p_value": decoded.p_value})
+
+
+def test_an_interval_gate_without_some_numbers_omits_them() -> None:
+    gate = GateResult("a<=0.1", "a", 0.05, "<= 0.1", "pass", evidence="interval", ci_high=0.09)
+    text, back = _round_trip(_session(ModelResult("m", metrics={"a": 0.05}, gates=[gate])))
+    entry = json.loads(text)["models"]["m"]["gates"][0]
+    assert entry["ci_high"] == 0.09 and "ci_low" not in entry and "p_value" not in entry
+    assert back.models["m"].gates == [gate]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("evidence", "maybe", "is not one of"),
+        ("ci_low", "low", "is not one of"),
+        ("alpha", [0.05], "a number"),
+    ],
+)
+def test_wrong_interval_fields_are_report_errors(field: str, value: Any, problem: str) -> None:
+    entry = {"expr": "a>=1", "key": "a", "value": 2.0, "bound": ">= 1", "passed": True, field: value}
+    with pytest.raises(report.ReportError, match=f"gate.{field}: .*{problem}"):
+        report.gate_from_dict(entry)
+
+
+def test_the_settings_the_session_ran_with_round_trip() -> None:
+    session = _session(ModelResult("m"))
+    session.settings = {
+        "evidence": "interval", "inconclusive": "warn", "multiple_testing": "holm",
+        "ci": 0.95, "gate_action": "fail", "strict": True,
+    }  # fmt: skip
+    text, back = _round_trip(session)
+    assert json.loads(text)["settings"] == session.settings
+    assert back.settings == session.settings
+    older = json.loads(text)
+    del older["settings"]
+    assert report.session_from_dict(older).settings == {}  # reports written before settings existed
+
+
+def test_a_secret_in_a_scan_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = 'tok"en\\with-escapes'  # JSON escapes it: the quick check must still find it
+    monkeypatch.setenv("SCAN_TOKEN", secret)
+    entry = _scan_entry()
+    entry["rows"][0]["conditions"]["sex"] = f"label {secret}"
+    doc = json.loads(report.dumps(_session(ModelResult("m", scans={"s": entry}))))
+    assert doc["models"]["m"]["scans"]["s"]["rows"][0]["conditions"]["sex"] == "label ***"
+    assert report.session_to_dict(_session(ModelResult("m", scans={"s": entry})))["models"] == doc["models"]
+
+
+# -- what a document may hold -----------------------------------------------------------------------
+
+
+def _nested(levels: int) -> Any:
+    """A number inside ``levels`` arrays and objects."""
+    doc: Any = 1.5
+    for level in range(levels):
+        doc = {"k": doc} if level % 2 else [doc]
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "problem"),
+    [
+        ({"a": [1.0, {"b": math.inf}]}, "a non-finite number"),
+        ({"a": [1.0, [2.0, math.nan]]}, "a non-finite number"),
+        ({"a": [0.5, 10**400]}, "a number with 401 digits"),
+        ({"a": {"ok": 1.0, "bad\udc80": 2.0}}, "a lone surrogate"),  # in a key
+        ({"a": ["fine", "bad\ud800"]}, "a lone surrogate"),
+        ({"a": {(1, 2): 1.0}}, "a tuple value: not JSON data"),
+        ({"a": [1.0, {1, 2}]}, "a set value: not JSON data"),
+        (_nested(33), "nested deeper than 32 levels"),
+        (math.nan, "a non-finite number"),  # a document that is only a leaf
+    ],
+)
+def test_documents_that_are_not_plain_json_are_refused(doc: Any, problem: str) -> None:
+    with pytest.raises(report.ReportError, match=problem):
+        report.check_plain(doc)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [_nested(32), {"a": {1: 0.5, "b": [True, None, -(2**62), "é"]}}, [], "text"],
+    ids=["32 levels", "int keys and every leaf kind", "empty", "a leaf"],
+)
+def test_plain_json_documents_pass(doc: Any) -> None:
+    report.check_plain(doc)
+
+
+def test_the_garbage_collector_is_left_as_it_was() -> None:
+    text = report.dumps(_session(ModelResult("m", metrics={"a": 0.5})))
+    assert gc.isenabled()
+    report.loads(text)
+    assert gc.isenabled()
+    with pytest.raises(report.ReportError):
+        report.loads(text.replace('"pytest-fairmind/1"', '"other/1"'))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        report.loads(text)
+        assert not gc.isenabled()  # a caller's choice stays
+    finally:
+        gc.enable()

@@ -1,4 +1,4 @@
-"""Subgroup scan (pytest_fairmind.scan): counts against brute force, tests against statsmodels/scipy,
+"""Subgroup scan (pytest_fairmind.subgroup_scan): counts against brute force, tests against statsmodels/scipy,
 Benjamini-Hochberg against statsmodels, planted bias, false alarms on null data, weights, errors."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from scipy.stats import fisher_exact
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
-import pytest_fairmind.scan as scan_module
-from pytest_fairmind.scan import SCAN_METRICS, ScanResult, scan
+import pytest_fairmind.subgroup_scan as scan_module
+from pytest_fairmind.subgroup_scan import SCAN_METRICS, ScanResult, scan
 
 ALPHA = 0.05
 ROW_KEYS = {
@@ -342,7 +342,7 @@ def test_null_data_any_significant_at_most_alpha() -> None:
 
 
 def test_null_data_any_significant_at_most_alpha_z_test() -> None:
-    # Large subgroups: the z-test decides (the slow variant runs 2000 draws).
+    # Large subgroups: the z-test decides (the slow variant runs 1000 draws).
     draws = 300
     rate = any_significant_rate(draws, seed=101, alpha=ALPHA, n=60_000, levels=[3, 3, 2], rate=0.5)
     assert rate <= binomial_ceiling(ALPHA, draws)
@@ -363,7 +363,7 @@ def test_null_data_any_significant_at_most_alpha_z_test() -> None:
     ids=["tpr", "rare", "z-test", "weighted", "weighted-z-test", "order3", "alpha0.2"],
 )
 def test_null_data_any_significant_at_most_alpha_slow(case: dict[str, Any]) -> None:
-    draws = 2000
+    draws = 1000
     alpha = case.get("alpha", ALPHA)
     rate = any_significant_rate(draws, seed=7, **{"alpha": ALPHA, **case})
     assert rate <= binomial_ceiling(alpha, draws)
@@ -484,6 +484,20 @@ def test_categorical_order_and_unused_categories() -> None:
     assert {row["conditions"]["band"] for row in result.subgroups} == {"young", "old"}
 
 
+def test_a_feature_with_a_single_value_is_named_in_the_warnings() -> None:
+    rng = np.random.default_rng(21)
+    n = 1000
+    one_used = pd.Categorical(["b"] * n, categories=["a", "b", "c"])  # unused categories: still one value
+    features = {"constant": np.full(n, 7), "one_used": one_used, "x": rng.integers(0, 2, n)}
+    result = scan(rng.integers(0, 2, n), rng.integers(0, 2, n), features=features)
+    single = [w for w in result.warnings if "has a single value" in w]
+    assert single == [
+        f"features[{name!r}] has a single value: its condition selects every row and is not tested"
+        for name in ("constant", "one_used")
+    ]
+    assert {name for row in result.subgroups for name in row["conditions"]} == {"x"}
+
+
 def test_labels_follow_pos_label() -> None:
     rng = np.random.default_rng(17)
     n = 2000
@@ -566,7 +580,7 @@ def test_result_values_are_plain_python_and_json_ready() -> None:
         "audit/selection_rate.worst_ratio",
         "audit/selection_rate.worst_difference",
     ]
-    assert [type(v) for v in metrics.values()] == [int, int, float, float]
+    assert [type(v) for v in metrics.values()] == [float] * 4  # recorded keys are floats
     for row in result.subgroups:
         assert set(row) == ROW_KEYS
         assert type(row["count"]) is int and type(row["significant"]) is bool
@@ -631,6 +645,19 @@ def test_no_significant_subgroup_gives_neutral_worst_values() -> None:
     assert (result.worst_ratio, result.worst_difference, result.worst_subgroup) == (1.0, 0.0, None)
 
 
+def test_package_scan_is_the_function_whichever_import_came_first() -> None:
+    # The computation lives in ``subgroup_scan`` so that no submodule shadows the exported function.
+    import pytest_fairmind
+
+    assert pytest_fairmind.scan is scan
+    assert pytest_fairmind.ScanResult is ScanResult
+    y_true, y_pred, features = small_data()
+    assert (
+        pytest_fairmind.scan(y_true, y_pred, features=features).subgroups
+        == scan(y_true, y_pred, features=features).subgroups
+    )
+
+
 def test_module_imports_numpy_only() -> None:
     tree = ast.parse(Path(scan_module.__file__).read_text(encoding="utf-8"))
     imported = {
@@ -641,7 +668,10 @@ def test_module_imports_numpy_only() -> None:
     }
     assert imported <= {
         "__future__",
+        "inspect",
         "itertools",
+        "re",
+        "types",
         "math",
         "sys",
         "collections",
@@ -718,10 +748,11 @@ def test_limits_say_how_to_raise_them() -> None:
         (np.zeros(4), np.zeros(4), {"a": pd.Series(["x", None, "y", "y"])}, "missing values"),
         (np.zeros(4), np.zeros(4), {"a": pl.Series([1, None, 2, 2])}, "missing values"),
         (np.array([0, 2, 1, 0]), np.zeros(4), {"a": np.zeros(4)}, "pos_label=1 .the default."),
-        (np.array(["a", "b", "a", "b"]), np.zeros(4), {"a": np.zeros(4)}, "Pass the positive label"),
+        (np.array(["a", "b", "a", "b"]), np.zeros(4), {"a": np.zeros(4)}, "pass pos_label=<one of"),
         (np.array([0.0, np.nan, 1, 0]), np.zeros(4), {"a": np.zeros(4)}, "y_true contains missing values"),
-        (np.array([0, -1, 1, 0]), np.zeros(4), {"a": np.zeros(4)}, "mix labels 0 and -1"),
-        (np.array([0, 1, 1, 0]), -np.ones(4), {"a": np.zeros(4)}, "mix labels 0 and -1"),
+        (np.array([0, -1, 1, 0]), np.zeros(4), {"a": np.zeros(4)}, "a scan needs binary labels"),
+        (np.array([0, 1, 1, 0]), -np.ones(4), {"a": np.zeros(4)}, r"mix labels \[-1.0, 0, 1\]"),
+        (np.array([0, 1, 1, 0]), np.array([0.2, 0.9, 0.6, 0.1]), {"a": np.zeros(4)}, "threshold the scores"),
         (np.zeros((4, 2)), np.zeros(4), {"a": np.zeros(4)}, "y_true must be 1-D"),
         ("0101", np.zeros(4), {"a": np.zeros(4)}, "y_true must be a 1-D array-like"),
         (np.zeros(4), np.zeros(4), {"a": np.zeros((4, 2))}, r"features\['a'\] must be 1-D"),

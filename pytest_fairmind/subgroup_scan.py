@@ -9,23 +9,41 @@ vectorised over all subgroups. Nothing loops over rows or over a subgroup's rows
 
 Tests (see docs/scan.md): the two-proportion z-test with pooled variance where every expected cell
 of the 2x2 table is at least 1000, Fisher's exact test where one is smaller. Weighted rates use
-Kish's effective sample sizes. Only numpy is needed; pandas is imported by ``to_pandas()`` alone.
+Kish's effective sample sizes. Inputs go through the readers of :mod:`pytest_fairmind.metrics`
+(``inputs``, ``features``, ``labels``), so a scan takes what ``assess`` takes, with the same errors.
+Only numpy is needed; pandas is imported by ``to_pandas()`` alone.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import sys
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_fairmind.metrics.inputs import GroupLabel, is_missing, plain, sample_weights
-from pytest_fairmind.metrics.labels import read_pos_label
+from pytest_fairmind.metrics.features import Feature, read_features
+from pytest_fairmind.metrics.inputs import (
+    GroupLabel,
+    array_1d,
+    arrow_columns,
+    is_columnar,
+    is_pandas,
+    plain,
+    sample_weights,
+)
+from pytest_fairmind.metrics.labels import (
+    MULTICLASS_HINT,
+    SCORES_HINT,
+    Labels,
+    check_labels,
+    label_digit,
+    read_pos_label,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,10 +83,6 @@ _MIN_EXPECTED = 1000.0
 _FISHER_TIE = 1e-7
 # Most support points of hypergeometric tables evaluated at once (bounds memory).
 _FISHER_CHUNK = 1 << 20
-# Integer features spanning at most this many values are factorised by counting, not sorting.
-_COUNTABLE_RANGE = 1 << 20
-# Fixed-width string features: distinct values found by equality passes before sorting instead.
-_EQ_SCAN_LIMIT = 32
 # A weighted complement whose weight is below this share of the total counts as empty.
 _WEIGHT_EPS = 1e-12
 
@@ -104,14 +118,14 @@ class ScanResult:
     test_counts: dict[str, int] = field(default_factory=dict)
     worst_subgroup: dict[str, Any] | None = None  # the row behind worst_ratio (None: nothing significant)
 
-    def metrics(self) -> dict[str, float | int]:
-        """The recorded keys, ``<scope>/<metric>.subgroups_tested`` and friends, as plain numbers."""
+    def metrics(self) -> dict[str, float]:
+        """The recorded keys, ``<scope>/<metric>.subgroups_tested`` and friends, as floats."""
         prefix = f"{self.scope}/{self.metric}"
         return {
-            f"{prefix}.subgroups_tested": self.subgroups_tested,
-            f"{prefix}.significant": self.significant,
-            f"{prefix}.worst_ratio": self.worst_ratio,
-            f"{prefix}.worst_difference": self.worst_difference,
+            f"{prefix}.subgroups_tested": float(self.subgroups_tested),
+            f"{prefix}.significant": float(self.significant),
+            f"{prefix}.worst_ratio": float(self.worst_ratio),
+            f"{prefix}.worst_difference": float(self.worst_difference),
         }
 
     def report_entry(self) -> dict[str, Any]:
@@ -167,127 +181,60 @@ def _conditions_text(conditions: Mapping[str, Label]) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Inputs: labels and weights
+# Inputs: read by the metrics package's readers (the same rules and errors as ``assess``)
 
 
-def _module(x: object) -> str:
-    return type(x).__module__.split(".", 1)[0]
+def _rephrased(exc: ValueError) -> ValueError:
+    """A reader's error in the scan's words: ``features`` for ``sensitive_features``, and hints that
+    fit a scan (it has no ``task=`` and no ``y_score=``)."""
+    text = _SENSITIVE_FEATURE.sub(r"features[\1]", str(exc)).replace("sensitive_features", "features")
+    text = text.replace(MULTICLASS_HINT, _BINARY_HINT).replace(SCORES_HINT, _THRESHOLD_HINT)
+    return ValueError(text)
 
 
-def _column(y: Any, arg: str) -> NDArray[Any]:
-    """A 1-D column (numpy, list, pandas, polars, pyarrow) as a numpy array; missing values rejected."""
-    origin = _module(y)
-    if origin == "pandas":
-        pd = sys.modules["pandas"]
-        if isinstance(y, pd.DataFrame):
-            if y.shape[1] != 1:
-                raise ValueError(f"{arg} must be 1-D, got a DataFrame with {y.shape[1]} columns")
-            y = y.iloc[:, 0]
-        if bool(pd.isna(y).any()):
-            raise ValueError(f"{arg} contains missing values (NaN/None/NA)")
-        arr = np.asarray(y.to_numpy())
-    elif origin in ("polars", "pyarrow") and hasattr(y, "null_count"):
-        nulls = y.null_count() if callable(y.null_count) else y.null_count
-        if nulls:
-            raise ValueError(f"{arg} contains missing values (null)")
-        arr = _arrow_numpy(y) if origin == "pyarrow" else np.asarray(y.to_numpy())
-    elif isinstance(y, np.ndarray):
-        arr = y
-    elif isinstance(y, (str, bytes)) or not isinstance(y, Iterable):
-        raise ValueError(f"{arg} must be a 1-D array-like, got {type(y).__name__}")
-    else:
-        arr = np.asarray(y if isinstance(y, Sequence) else list(y))
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{arg} must be 1-D, got shape {arr.shape}")
-    if arr.dtype.kind == "O" and len(arr):
-        typed = np.asarray(arr.tolist())  # Python numbers in an object array: a numeric array
-        if typed.ndim == 1 and typed.dtype.kind in "biuf":
-            return typed
-    return arr
+_SENSITIVE_FEATURE = re.compile(r"sensitive feature ('[^']*'|\"[^\"]*\")")
+_BINARY_HINT = "a scan needs binary labels (map the classes to two, or pass pos_label=)"
+_THRESHOLD_HINT = "threshold the scores first (y_pred = y_score >= t)"
 
 
-def _arrow_numpy(col: Any) -> NDArray[Any]:
-    """A pyarrow Array or ChunkedArray as numpy (copied where arrow cannot share: bools, strings)."""
-    pa = sys.modules["pyarrow"]
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    return np.asarray(col.to_numpy(zero_copy_only=False))
+def _row_positive(labels: Labels) -> NDArray[np.bool_]:
+    """Per row: does it hold ``pos_label``? (one comparison for two-valued columns, else a lookup)"""
+    values, lo, positive = labels.digit.values, labels.digit.lo, labels.positive
+    if values.dtype == np.bool_:
+        values = values.view(np.uint8)
+    hits = np.flatnonzero(positive)
+    if len(hits) == 0:
+        return np.zeros(len(values), dtype=bool)
+    if len(hits) == 1:
+        return np.asarray(values == values.dtype.type(lo + int(hits[0])), dtype=bool)
+    return np.asarray(positive[np.subtract(values, lo, dtype=np.intp)], dtype=bool)
 
 
-def _default_rule_error(arg: str, labels: Iterable[object]) -> ValueError:
-    shown = sorted({repr(plain(v)) for v in labels})[:5]
-    return ValueError(
-        f"{arg} has labels [{', '.join(shown)}]; pos_label=1 (the default) needs labels in {{0, 1}}, "
-        "{-1, 1} or bool. Pass the positive label explicitly, e.g. pos_label='yes'"
-    )
-
-
-def _positive(
-    arr: NDArray[Any], arg: str, pos_label: object, default_rule: bool
-) -> tuple[NDArray[np.bool_], set[Label]]:
-    """Which rows hold ``pos_label``, and the other labels seen (at most a few)."""
-    if arr.dtype.kind == "b":
-        arr = arr.view(np.uint8)  # True == 1, False == 0: the numeric rules apply
-    kind = arr.dtype.kind
-    if kind in "iu" and arr.size:
-        lo, hi = arr.min(), arr.max()
-        if int(hi) - int(lo) <= 1:  # both values are present and there is no other: no search needed
-            seen = {plain(v) for v in (lo, hi) if v != pos_label}
-            if default_rule and not seen <= {0, -1}:
-                raise _default_rule_error(arg, seen)
-            return np.asarray(arr == pos_label, dtype=bool), seen
-    if kind == "f" and bool(np.isnan(arr).any()):
-        raise ValueError(f"{arg} contains missing values (NaN)")
-    if default_rule and kind not in "iuf":
-        raise _default_rule_error(arg, arr[:1000].tolist())
-    try:
-        positive = np.asarray(arr == pos_label, dtype=bool)
-    except (TypeError, ValueError):
-        raise ValueError(f"{arg} holds labels that cannot be compared with pos_label={pos_label!r}") from None
-    if positive.shape != arr.shape:  # numpy gave up on the comparison: no row equals pos_label
-        positive = np.zeros(len(arr), dtype=bool)
-    rest = arr[~positive]
-    if rest.size == 0:
-        return np.ascontiguousarray(positive), set()
-    first = rest[0]
-    others = np.asarray(rest != first, dtype=bool)
-    seen = {plain(first)}
-    if others.any():
-        seen.update(plain(v) for v in rest[others][:1000].tolist())
-    if any(is_missing(v) for v in seen):
-        raise ValueError(f"{arg} contains missing values (NaN/None/NA)")
-    if default_rule and not seen <= {0, -1}:
-        raise _default_rule_error(arg, seen)
-    return np.ascontiguousarray(positive), seen
+def _seen(labels: Labels) -> list[object]:
+    if labels.seen is not None or labels.digit.radix == 2:  # min and max present: both codes are
+        return labels.seen_in(np.ones(2, dtype=np.int64))
+    codes = np.subtract(labels.digit.values, labels.digit.lo, dtype=np.intp)
+    return labels.seen_in(np.bincount(codes, minlength=labels.digit.radix))
 
 
 def _binary_labels(
-    y_true: NDArray[Any], y_pred: NDArray[Any], pos_label: object
+    y_true: Any, y_pred: Any, pos_label: object
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """Actual and predicted positives, with the label checks :func:`pytest_fairmind.assess` makes."""
-    pos_label, default_rule = read_pos_label(pos_label)
-    actual, seen_true = _positive(y_true, "y_true", pos_label, default_rule)
-    predicted, seen_pred = _positive(y_pred, "y_pred", pos_label, default_rule)
-    negatives = seen_true | seen_pred
-    if default_rule and negatives == {0, -1}:
-        raise ValueError(
-            "y_true and y_pred mix labels 0 and -1: use either {0, 1} or {-1, 1}, or pass pos_label"
+    """Actual and predicted positives per row, with the label checks of :func:`pytest_fairmind.assess`."""
+    yt, yp = array_1d(y_true, "y_true"), array_1d(y_pred, "y_pred")
+    if len(yt) == 0:
+        raise ValueError("y_true is empty")
+    if len(yp) != len(yt):
+        raise ValueError(f"y_pred has {len(yp)} rows but y_true has {len(yt)}")
+    pos, default_rule = read_pos_label(pos_label)
+    try:
+        truth, predicted = (
+            label_digit(a, arg, pos, default_rule) for a, arg in ((yt, "y_true"), (yp, "y_pred"))
         )
-    if len(negatives) > 1:
-        shown = ", ".join(sorted(repr(v) for v in negatives)[:5])
-        if not actual.any() and not predicted.any():
-            raise ValueError(f"unknown labels: pos_label={pos_label!r} is not one of the labels [{shown}]")
-        raise ValueError(
-            f"unknown labels: y_true and y_pred hold [{shown}] besides pos_label={pos_label!r}, "
-            "but binary labels allow one negative label"
-        )
-    return actual, predicted
-
-
-# --------------------------------------------------------------------------------------------------
-# Inputs: features, each factorised once into codes 0..k-1 over the levels present (sorted if they sort)
+        check_labels(_seen(truth), _seen(predicted), pos, default_rule)
+    except ValueError as exc:
+        raise _rephrased(exc) from None
+    return _row_positive(truth), _row_positive(predicted)
 
 
 @dataclass
@@ -312,167 +259,50 @@ def _too_many_levels(name: str, k: int, max_levels: int) -> ValueError:
     )
 
 
-def _finish(
-    name: str, codes: NDArray[Any], levels: Sequence[object] | NDArray[Any], max_levels: int
-) -> _Factor:
-    """Drop levels no row holds, sort the rest where they sort, and shrink the code dtype."""
-    k = len(levels)
-    if k > max_levels:
-        counts = np.bincount(np.asarray(codes, dtype=np.intp), minlength=k)
-        if int(np.count_nonzero(counts)) > max_levels:
-            raise _too_many_levels(name, int(np.count_nonzero(counts)), max_levels)
-    else:
-        counts = np.bincount(codes, minlength=k)
-    present = np.flatnonzero(counts)
-    values = [plain(levels[i]) for i in present.tolist()]
-    if any(is_missing(v) for v in values):
-        raise ValueError(f"features[{name!r}] contains missing values (NaN/None/NA)")
-    try:
-        order = sorted(range(len(values)), key=values.__getitem__)
-    except TypeError:  # mixed types: a deterministic, if arbitrary, order
-        order = sorted(range(len(values)), key=lambda i: (type(values[i]).__name__, str(values[i])))
-    remap = np.zeros(k, dtype=np.intp)
-    remap[present[order]] = np.arange(len(present))
-    dtype = _small_uint(max(len(present), 1))
-    if len(present) == k and order == list(range(k)):
-        out = np.asarray(codes).astype(dtype, copy=False)
-    else:
-        out = remap[codes].astype(dtype, copy=False)
-    return _Factor(name, out, [values[i] for i in order])
+def _label_items(labels: NDArray[Any]) -> list[Any]:
+    # tolist() turns datetime64[ns] into integers: keep numpy scalars for plain() to show as dates.
+    return list(labels) if labels.dtype.kind in "mM" else labels.tolist()
 
 
-def _factor_numpy(name: str, arr: NDArray[Any], max_levels: int) -> _Factor:
-    kind = arr.dtype.kind
-    if kind == "b":
-        return _finish(name, arr.view(np.uint8), [False, True], max_levels)
-    if kind == "f" and bool(np.isnan(arr).any()):
-        raise ValueError(f"features[{name!r}] contains missing values (NaN)")
-    if kind in "iuf" and arr.size:
-        lo, hi = arr.min(), arr.max()
-        integral = kind in "iu" or bool(np.all(arr == np.floor(arr)))
-        if integral and float(hi) - float(lo) < _COUNTABLE_RANGE:
-            start, radix = int(lo), int(hi) - int(lo) + 1
-            values = np.arange(start, start + radix).astype(arr.dtype)
-            if radix <= max_levels:
-                # Codes are the values minus the smallest: one pass, no presence count. A value
-                # no row holds only leaves empty cells, and empty cells are never tested.
-                codes = np.subtract(arr, arr.dtype.type(start), dtype=_small_uint(radix), casting="unsafe")
-                return _Factor(name, codes, [plain(v) for v in values.tolist()])
-            codes = np.subtract(arr, start, dtype=np.intp, casting="unsafe")
-            return _finish(name, codes, values, max_levels)
-    if kind in "US":
-        return _factor_by_equality(name, arr, max_levels)
-    if kind == "O":
-        return _factor_hashable(name, arr, max_levels)
-    uniques, inverse = np.unique(arr, return_inverse=True)
-    return _finish(name, inverse.reshape(-1), list(uniques), max_levels)
+def _factor(feature: Feature, max_levels: int) -> _Factor:
+    """A feature's codes as 0..k-1 over its levels in sorted order, in the smallest unsigned dtype.
 
-
-def _factor_by_equality(name: str, arr: NDArray[Any], max_levels: int) -> _Factor:
-    # One vectorised equality pass per distinct value beats sorting strings when values are few.
-    codes = np.zeros(len(arr), dtype=np.intp)
-    remaining = np.ones(len(arr), dtype=bool)
-    levels: list[object] = []
-    while len(levels) < _EQ_SCAN_LIMIT:
-        i = int(remaining.argmax())
-        if not remaining[i]:
-            return _finish(name, codes, levels, max_levels)
-        equal = arr == arr[i]
-        np.copyto(codes, len(levels), where=equal)
-        remaining &= ~equal
-        levels.append(arr[i])
-    uniques, inverse = np.unique(arr, return_inverse=True)
-    return _finish(name, inverse.reshape(-1), list(uniques), max_levels)
-
-
-def _factor_hashable(name: str, values: NDArray[Any], max_levels: int) -> _Factor:
-    pd = sys.modules.get("pandas")
-    if pd is not None:  # pandas is loaded already: its hash table is far faster than a dict
-        codes, uniques = pd.factorize(values)
-        if len(codes) and int(codes.min()) < 0:
-            raise ValueError(f"features[{name!r}] contains missing values (NaN/None/NA)")
-        return _finish(name, np.asarray(codes), list(uniques), max_levels)
-    items = values.tolist()
-    try:
-        table: dict[Any, int] = {}
-        codes_list = [table.setdefault(v, len(table)) for v in items]
-    except TypeError as exc:
-        raise ValueError(f"features[{name!r}] has unhashable values: {exc}") from None
-    return _finish(name, np.asarray(codes_list, dtype=np.intp), list(table), max_levels)
-
-
-def _factor_pandas(name: str, col: Any, max_levels: int) -> _Factor:
-    pd = sys.modules["pandas"]
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cat = col if isinstance(col, pd.Categorical) else pd.Categorical(col)
-        codes = np.asarray(cat.codes)
-        if codes.size and int(codes.min()) < 0:
-            raise ValueError(f"features[{name!r}] contains missing values (NaN/None/NA)")
-        return _finish_ordered(name, codes, list(cat.categories), max_levels)
-    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf":
-        return _factor_numpy(name, col.to_numpy(), max_levels)
-    codes, uniques = pd.factorize(col)
-    if len(codes) and int(codes.min()) < 0:
-        raise ValueError(f"features[{name!r}] contains missing values (NaN/None/NA)")
-    return _finish(name, np.asarray(codes), list(uniques), max_levels)
-
-
-def _finish_ordered(name: str, codes: NDArray[Any], categories: list[object], max_levels: int) -> _Factor:
-    """Categories keep their declared order (age bands read in order); unused ones are dropped."""
-    counts = np.bincount(np.asarray(codes, dtype=np.intp), minlength=len(categories))
-    present = np.flatnonzero(counts)
+    With at most ``max_levels`` codes, every code is kept (a value no row holds only leaves empty
+    cells, which are never tested) and codes out of order are renumbered in the same pass; with
+    more, the codes are compacted to the values present, which must be at most ``max_levels``.
+    """
+    digit, labels = feature.digit, _label_items(feature.labels)
+    values = digit.values.view(np.uint8) if digit.values.dtype == np.bool_ else digit.values
+    k, rank = digit.radix, feature.rank
+    if rank is None and k <= max_levels:
+        codes = np.subtract(values, values.dtype.type(digit.lo), dtype=_small_uint(k), casting="unsafe")
+        return _Factor(feature.name, codes, [plain(v) for v in labels])
+    plain_codes = values.dtype == np.intp and digit.lo == 0
+    raw = values if plain_codes else np.subtract(values, digit.lo, dtype=np.intp, casting="unsafe")
+    if rank is not None and k <= max_levels:
+        order = np.argsort(rank, kind="stable")
+        codes = rank.astype(_small_uint(k))[raw]
+        return _Factor(feature.name, codes, [plain(labels[i]) for i in order.tolist()])
+    present = np.flatnonzero(np.bincount(raw, minlength=k))
     if len(present) > max_levels:
-        raise _too_many_levels(name, len(present), max_levels)
-    remap = np.zeros(len(categories), dtype=np.intp)
-    remap[present] = np.arange(len(present))
+        raise _too_many_levels(feature.name, len(present), max_levels)
+    if rank is not None:
+        present = present[np.argsort(rank[present], kind="stable")]
     dtype = _small_uint(max(len(present), 1))
-    out = remap[codes].astype(dtype) if len(present) < len(categories) else codes.astype(dtype)
-    return _Factor(name, out, [plain(categories[i]) for i in present.tolist()])
+    remap = np.zeros(k, dtype=dtype)
+    remap[present] = np.arange(len(present), dtype=dtype)
+    return _Factor(feature.name, remap[raw], [plain(labels[i]) for i in present.tolist()])
 
 
-def _factor_polars(name: str, col: Any, max_levels: int) -> _Factor:
-    pl = sys.modules["polars"]
-    if col.null_count():
-        raise ValueError(f"features[{name!r}] contains missing values (null)")
-    dtype = col.dtype
-    if isinstance(dtype, pl.Enum):
-        codes = col.to_physical().to_numpy()
-        return _finish_ordered(name, codes, dtype.categories.to_list(), max_levels)
-    if dtype == pl.String or isinstance(dtype, pl.Categorical):
-        text = col.cast(pl.String)
-        levels = text.unique().sort()
-        if len(levels) > max_levels:
-            raise _too_many_levels(name, len(levels), max_levels)
-        codes = text.cast(pl.Enum(levels.to_list())).to_physical().to_numpy()
-        return _Factor(name, codes.astype(_small_uint(len(levels)), copy=False), levels.to_list())
-    return _factor_numpy(name, col.to_numpy(), max_levels)
-
-
-def _factor_arrow(name: str, col: Any, max_levels: int) -> _Factor:
-    pa = sys.modules["pyarrow"]
-    if col.null_count:
-        raise ValueError(f"features[{name!r}] contains missing values (null)")
-    kind = col.type
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-        return _factor_numpy(name, _arrow_numpy(col), max_levels)
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    encoded = col if pa.types.is_dictionary(kind) else col.dictionary_encode()
-    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
-    return _finish(name, codes, encoded.dictionary.to_pylist(), max_levels)
-
-
-def _feature_columns(features: Any) -> list[tuple[str, Any]]:
-    """(name, column) per feature, in the order given."""
-    origin = _module(features)
-    if origin == "pandas" and hasattr(features, "columns") and hasattr(features, "iloc"):
+def _feature_columns(features: Any) -> dict[str, Any]:
+    """name -> column per feature, in the order given (a DataFrame's columns or a mapping's items)."""
+    if is_pandas(features) and hasattr(features, "columns") and hasattr(features, "iloc"):
         columns = [(str(c), features.iloc[:, i]) for i, c in enumerate(features.columns)]
-    elif origin == "polars" and hasattr(features, "get_columns"):
-        columns = [(c.name, c) for c in features.get_columns()]
-    elif origin == "pyarrow" and hasattr(features, "column_names"):
-        columns = [(str(c), features.column(i)) for i, c in enumerate(features.column_names)]
+    elif is_columnar(features) and (hasattr(features, "get_columns") or hasattr(features, "column_names")):
+        columns = [(str(name), col) for name, col in arrow_columns(features)]
     elif isinstance(features, Mapping):
-        columns = [(str(k), v) for k, v in features.items()]
+        # polars/pyarrow columns go through Arrow (the readers take a mapping's values as pyarrow).
+        columns = [(str(k), arrow_columns(v)[0][1] if is_columnar(v) else v) for k, v in features.items()]
     else:
         raise ValueError(
             "features must be a DataFrame (pandas, polars or a pyarrow Table) or a mapping of feature "
@@ -483,33 +313,16 @@ def _feature_columns(features: Any) -> list[tuple[str, Any]]:
     names = [name for name, _ in columns]
     if len(set(names)) != len(names):
         raise ValueError(f"features has duplicate column names {names}")
-    return columns
+    return dict(columns)
 
 
-def _factor(name: str, col: Any, n: int, max_levels: int) -> _Factor:
-    origin = _module(col)
+def _factors(features: Any, n: int, max_levels: int) -> list[_Factor]:
+    columns = _feature_columns(features)
     try:
-        size = len(col)
-    except TypeError:
-        raise ValueError(f"features[{name!r}] must be a 1-D column, got {type(col).__name__}") from None
-    if size != n:
-        raise ValueError(f"features[{name!r}] has {size} rows but y_true has {n}")
-    if origin == "pandas":
-        return _factor_pandas(name, col, max_levels)
-    if origin == "polars":
-        return _factor_polars(name, col, max_levels)
-    if origin == "pyarrow":
-        return _factor_arrow(name, col, max_levels)
-    if isinstance(col, (str, bytes)):
-        raise ValueError(f"features[{name!r}] must be a 1-D column, got {type(col).__name__}")
-    arr = (
-        col
-        if isinstance(col, np.ndarray)
-        else np.asarray(list(col) if not isinstance(col, Sequence) else col)
-    )
-    if arr.ndim != 1:
-        raise ValueError(f"features[{name!r}] must be 1-D, got shape {arr.shape}")
-    return _factor_numpy(name, arr, max_levels)
+        read = read_features(columns, n)
+    except ValueError as exc:
+        raise _rephrased(exc) from None
+    return [_factor(feature, max_levels) for feature in read]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -953,15 +766,10 @@ def scan(
     ``alpha`` runs over all tested subgroups; ``top`` rows are kept (None: all). See docs/scan.md.
     """
     _check_arguments(metric, max_order, min_support, alpha, top, scope, max_subgroups, max_levels)
-    yt, yp = _column(y_true, "y_true"), _column(y_pred, "y_pred")
-    n = len(yt)
-    if n == 0:
-        raise ValueError("y_true is empty")
-    if len(yp) != n:
-        raise ValueError(f"y_pred has {len(yp)} rows but y_true has {n}")
-    actual, predicted = _binary_labels(yt, yp, pos_label)
-    weights = None if sample_weight is None else sample_weights(_column(sample_weight, "sample_weight"), n)
-    factors = [_factor(name, col, n, int(max_levels)) for name, col in _feature_columns(features)]
+    actual, predicted = _binary_labels(y_true, y_pred, pos_label)
+    n = len(actual)
+    weights = sample_weights(sample_weight, n)
+    factors = _factors(features, n, int(max_levels))
     order = min(int(max_order), len(factors))
     _check_size(factors, order, int(max_subgroups))
     mask, success = _rate_rows(metric, actual, predicted)
@@ -976,7 +784,7 @@ def scan(
     tables = _count_tables(factors, success, weights, order)
     combos = sorted(tables, key=lambda c: (len(c), c))
     flat, zero_weight = _collect(tables, combos, int(min_support))
-    warnings = _scan_warnings(settings, factors, len(flat["rows"]), zero_weight)
+    warnings = _scan_warnings(settings, factors, tables, len(flat["rows"]), zero_weight)
     if len(flat["rows"]) == 0:
         return _empty_result(settings, names, warnings)
     return _result(settings, factors, combos, tables, _tested(tables, combos, flat), warnings)
@@ -993,12 +801,17 @@ class _Settings:
 
 
 def _scan_warnings(
-    settings: _Settings, factors: Sequence[_Factor], tested: int, zero_weight: int
+    settings: _Settings,
+    factors: Sequence[_Factor],
+    tables: Mapping[tuple[int, ...], _Table],
+    tested: int,
+    zero_weight: int,
 ) -> list[str]:
+    # Levels with rows, from each feature's own table (a Categorical's unused categories have none).
     warnings = [
         f"features[{f.name!r}] has a single value: its condition selects every row and is not tested"
-        for f in factors
-        if len(f.levels) == 1
+        for i, f in enumerate(factors)
+        if int(np.count_nonzero(tables[(i,)].rows.sum(axis=-1))) == 1
     ]
     if zero_weight:
         warnings.append(
