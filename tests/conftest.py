@@ -8,6 +8,7 @@ in the conftest of the folder that needs them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy
 import pytest
@@ -22,6 +23,18 @@ INNER_ADDOPTS = "-p no:hypothesispytest -p no:anyio"
 #: A pytester test drops the modules imported while it ran; numpy, a C extension, cannot be
 #: imported a second time in a process, so it is imported here, before any test runs.
 assert numpy.__version__
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Work stealing: xdist's default hands each worker a share of the tests up front, and with
+    this suite's mix of 10 ms unit tests and 20 s end-to-end ones, one worker sat idle for the last
+    three minutes of a run while the other worked through its share (measured: 266 s vs 441 s)."""
+    if config.getoption("dist") != "load":  # a --dist the caller chose stays
+        return None
+    from xdist.scheduler import WorkStealingScheduling
+
+    return WorkStealingScheduling(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects

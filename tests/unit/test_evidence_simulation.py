@@ -67,7 +67,7 @@ def tolerance(rate: float, draws: int) -> float:
 def test_false_fail_rate_of_a_20_gate_session_at_the_bound_is_at_most_5_percent() -> None:
     """Every model exactly at its bound (the least favourable fair case: a difference of 0.1 with
     bound <= 0.1): a session with any ``fail`` is a false alarm. Holm keeps that at 5%."""
-    n, sessions = 500, 600
+    n, sessions = 500, 400
     payload, rng = template(n), np.random.default_rng(20261202)
     at_bound = [(0.5, 0.4)] * GATES
     alarms = sum(any(g.outcome == FAIL for g in session(at_bound, n, payload, rng)) for _ in range(sessions))
@@ -95,7 +95,7 @@ def test_power_on_a_planted_gap_of_0_15_at_2000_rows_per_group(bound: float, lea
     """One model with selection rates 0.5 and 0.35 among 19 fair ones (rates equal), n = 2000 per
     group: how often its gate fails. Normal approximation at Holm's 0.05 / 20: 0.67 for bound 0.1
     (a gap 0.05 past it), 1.00 for bound 0.05."""
-    n, sessions = 2000, 300
+    n, sessions = 2000, 200
     payload, rng = template(n), np.random.default_rng(15)
     rates = [(0.5, 0.35)] + [(0.4, 0.4)] * (GATES - 1)
     gate = f"demographic_parity_difference <= {bound}"

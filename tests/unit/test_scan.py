@@ -342,7 +342,7 @@ def test_null_data_any_significant_at_most_alpha() -> None:
 
 
 def test_null_data_any_significant_at_most_alpha_z_test() -> None:
-    # Large subgroups: the z-test decides (the slow variant runs 1000 draws).
+    # Large subgroups: the z-test decides (the slow variant runs 600 draws).
     draws = 300
     rate = any_significant_rate(draws, seed=101, alpha=ALPHA, n=60_000, levels=[3, 3, 2], rate=0.5)
     assert rate <= binomial_ceiling(ALPHA, draws)
@@ -363,7 +363,7 @@ def test_null_data_any_significant_at_most_alpha_z_test() -> None:
     ids=["tpr", "rare", "z-test", "weighted", "weighted-z-test", "order3", "alpha0.2"],
 )
 def test_null_data_any_significant_at_most_alpha_slow(case: dict[str, Any]) -> None:
-    draws = 1000
+    draws = 600
     alpha = case.get("alpha", ALPHA)
     rate = any_significant_rate(draws, seed=7, **{"alpha": ALPHA, **case})
     assert rate <= binomial_ceiling(alpha, draws)
