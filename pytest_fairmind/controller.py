@@ -11,6 +11,7 @@ exit status 2) does all of it, every model's verdict ``interrupted`` (see docs/r
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import warnings
 from pathlib import Path
@@ -105,6 +106,8 @@ class FairmindController:
         if report.when == _CRASHED_WHEN:
             self._lost_test(report)
         payload = getattr(report, PAYLOAD_ATTR, None)
+        if isinstance(payload, str):  # from an xdist worker (plugin.pytest_runtest_makereport)
+            payload = json.loads(payload)
         if payload and payload.get("records") and self._started is not None:
             self._started.recorded()  # once: the first record lets providers create their store
         self.state.collector.add_report(

@@ -1,7 +1,8 @@
 """pytest-fairmind's hooks, options and the ``fairmind`` fixture.
 
 The pipeline: the fixture records into the test item; each test report carries the new records
-(``report.fairmind_payload``: plain data, so it crosses xdist and stays out of ``--junitxml``);
+(``report.fairmind_payload``: plain data, as JSON text from an xdist worker, so it crosses xdist
+and stays out of ``--junitxml``);
 the aggregating process (the xdist controller, or the only process) collects them, and at session
 end builds one result per model, evaluates gates, saves the session in the history, logs it to the
 providers, writes the report and prints the verdict table. Workers never aggregate or log.
@@ -10,6 +11,7 @@ providers, writes the report and prints the verdict table. Workers never aggrega
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Generator
 from dataclasses import replace
@@ -298,7 +300,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         payload.update(_marks_payload(item))
     if payload:
         payload["location"] = _location(item)
-        setattr(report, PAYLOAD_ATTR, payload)
+        if item.config.stash[STATE_KEY].aggregating:
+            setattr(report, PAYLOAD_ATTR, payload)
+        else:  # an xdist worker: one string crosses execnet several times faster than nested dicts
+            setattr(report, PAYLOAD_ATTR, json.dumps(payload))
     return report
 
 
