@@ -274,7 +274,7 @@ def test_check_last_is_the_newest_readable_session(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- item 8
 
 
-@pytest.mark.parametrize("timeout", ["inf", "1e10"])
+@pytest.mark.parametrize("timeout", ["inf"])  # 1e10 and 1e300 take the same clamp (test_trust_session)
 def test_replay_with_an_unbounded_timeout(tmp_path: Path, mlflow_store: MlflowStore, timeout: str) -> None:
     store = mlflow_store(tmp_path, "store.db")
     _saved(tmp_path, "cccc3333", "2026-01-01T00:00:01+00:00", store)
