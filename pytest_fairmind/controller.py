@@ -349,9 +349,7 @@ class FairmindController:
         json_path = self.state.settings.json_path
         if not json_path:
             return status
-        path = Path(json_path)
-        if not path.is_absolute():
-            path = self.config.invocation_params.dir / path
+        path = self._output_path(json_path)
         try:
             atomic_write(path, report.dumps(result) if text is None else text)
         except OSError as exc:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from pytest_fairmind.result import GateResult
+from pytest_fairmind.result import SCAN_ROW_FIELDS, GateResult
 
 #: Fields of a group row that are not value columns: the group, its class (multiclass), its size
 #: and its intervals (``ci: {column: [low, high]}``).
@@ -73,17 +73,7 @@ GATE_COLUMNS: tuple[str, ...] = (
     "direction",
 )
 #: The columns of a scan's W&B table (the conditions as text first).
-SCAN_COLUMNS: tuple[str, ...] = (
-    "conditions",
-    "count",
-    "value",
-    "complement_value",
-    "ratio",
-    "difference",
-    "p_value",
-    "q_value",
-    "significant",
-)
+SCAN_COLUMNS: tuple[str, ...] = SCAN_ROW_FIELDS
 
 _WRAP = 28  # characters per line of a group label on the y axis
 _MAX_LINES = 4

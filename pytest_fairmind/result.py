@@ -9,6 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: The fields of a subgroup scan's row, in table order (docs/scan.md); ``conditions`` maps each
+#: feature of the subgroup to its value.
+SCAN_ROW_FIELDS: tuple[str, ...] = (
+    "conditions",
+    "count",
+    "value",
+    "complement_value",
+    "ratio",
+    "difference",
+    "p_value",
+    "q_value",
+    "significant",
+)
+
 #: A param value as recorded: text, a boolean or None (numbers become metrics, not params).
 ParamValue = str | int | float | bool | None
 

@@ -44,6 +44,7 @@ from pytest_fairmind.metrics.labels import (
     label_digit,
     read_pos_label,
 )
+from pytest_fairmind.result import SCAN_ROW_FIELDS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,16 +137,7 @@ class ScanResult:
         """``subgroups`` as a DataFrame: a column per feature (None: unconstrained), then the numbers."""
         import pandas as pd
 
-        numbers = [
-            "count",
-            "value",
-            "complement_value",
-            "ratio",
-            "difference",
-            "p_value",
-            "q_value",
-            "significant",
-        ]
+        numbers = SCAN_ROW_FIELDS[1:]  # after the conditions, one column per feature
         data: dict[str, list[Any]] = {name: [] for name in self.feature_names}
         data.update({name: [] for name in numbers})
         for row in self.subgroups:
