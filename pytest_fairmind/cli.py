@@ -31,6 +31,7 @@ from pytest_fairmind.settings import (
     SettingsError,
     normalize_wandb_mode,
     pick,
+    plots_setting,
     split_list,
 )
 from pytest_fairmind.summary import provider_lines, verdict_lines
@@ -188,6 +189,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     unknown = [n for n in forced if n not in reg]
     if unknown:
         raise UsageFailure(f"unknown provider {unknown[0]!r} (known: {', '.join(['none', *reg.names()])})")
+    try:
+        plots_setting(ini, os.environ)  # a bad value is a usage error before anything is replayed
+    except SettingsError as exc:
+        raise UsageFailure(str(exc)) from None
     options = ReplayOptions(
         project=args.project,
         mlflow_uri=args.mlflow_uri,

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pytest_fairmind.providers.base import ProviderSettings
 from pytest_fairmind.redact import REDACTED, redact_uri
 from pytest_fairmind.result import SessionResult
-from pytest_fairmind.settings import normalize_wandb_mode
+from pytest_fairmind.settings import normalize_wandb_mode, plots_setting
 
 #: MLflow's own credential variables: a server's credentials when the URI carries none.
 MLFLOW_CREDENTIAL_VARS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
@@ -87,6 +87,7 @@ def replay_target(
         wandb_mode=wandb_mode,
         timeout=options.timeout,
         workdir=options.workdir,
+        plots=plots_setting(ini, environ),
     )
     return target
 

@@ -93,6 +93,18 @@ def pick(cli: Any, ini: Any, env: Mapping[str, str], env_names: Sequence[str]) -
     return None
 
 
+#: The environment twin of ini ``fairmind_plots`` (charts cost half a second of matplotlib import and
+#: about 0.1 s a chart in each provider process: a CI job nobody looks at the charts of skips them).
+PLOTS_ENV = "FAIRMIND_PLOTS"
+
+
+def plots_setting(ini: Mapping[str, Any], env: Mapping[str, str]) -> bool:
+    """Whether providers draw per-group charts: ini ``fairmind_plots``, then ``FAIRMIND_PLOTS``."""
+    return _Sources({}, ini, env).checked(
+        lambda v: _parse_bool(v, "fairmind_plots"), True, "plots", PLOTS_ENV
+    )
+
+
 def _parse_bool(value: Any, option: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -174,7 +186,7 @@ class _Sources:
 def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Resolve and validate every option. Keys of ``cli``/``ini`` are the names without prefix."""
     found = _Sources(cli, ini, env)
-    keep, plots, model = ini.get("history_keep"), ini.get("plots"), ini.get("model")
+    keep, model = ini.get("history_keep"), ini.get("model")
     return Settings(
         providers=tuple(
             p for p in split_list(found.get("provider", "FAIRMIND_PROVIDER")) if p.lower() != "none"
@@ -198,7 +210,7 @@ def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, st
         model=str(model).strip() or None if _present(model) else None,
         history=str(ini.get("history") or ".fairmind"),
         history_keep=_number(keep, "fairmind_history_keep", int, 0) if _present(keep) else 100,
-        plots=_parse_bool(plots, "fairmind_plots") if _present(plots) else True,
+        plots=found.checked(lambda v: _parse_bool(v, "fairmind_plots"), True, "plots", PLOTS_ENV),
         lower_is_better=tuple(_gate_lines(ini.get("lower_is_better"))),
         higher_is_better=tuple(_gate_lines(ini.get("higher_is_better"))),
         **_evidence_settings(found),

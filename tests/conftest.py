@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy
 import pytest
-from helpers import PLUGIN_ENV_VARS
+from helpers import CHARTS_VAR, PLUGIN_ENV_VARS
 
 pytest_plugins = ["pytester"]
 
@@ -59,10 +59,24 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     W&B or CI settings; a test sets what it needs with ``monkeypatch``."""
     for name in PLUGIN_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+    # Bytecode caches: every pytest process a test starts imports our package, xdist and
+    # pytest-html through pytest's assertion rewriter, which recompiles them (0.25 s of CPU a
+    # process, hundreds of processes) unless it may cache the result; a machine that sets
+    # PYTHONDONTWRITEBYTECODE would have them compiled again in each.
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    # Per-group charts cost each provider process about half a second (matplotlib) and 0.1 s a
+    # chart; only the tests that look at charts draw them (the ``charts`` fixture).
+    monkeypatch.setenv(CHARTS_VAR, "false")
     # Inner sessions (and their xdist workers) start faster without the plugins they never use;
     # sessions run with ``helpers.subprocess_env`` block them on their command line instead.
     monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
     yield
+
+
+@pytest.fixture
+def charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions of this test draw per-group charts (the default a user gets; off elsewhere)."""
+    monkeypatch.delenv(CHARTS_VAR, raising=False)
 
 
 @pytest.fixture

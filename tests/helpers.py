@@ -55,8 +55,13 @@ import pytest
 
 #: Variables that configure the plugin, its providers or the CI summary: an inner session run
 #: in-process (pytester) must not see the developer's (the root conftest clears them per test).
+#: ``fairmind_plots``' environment twin: the suite's sessions draw no charts unless a test asks
+#: (the ``charts`` fixture), see ``conftest.clean_env``.
+CHARTS_VAR = "FAIRMIND_PLOTS"
+
 PLUGIN_ENV_VARS = (
     "FAIRMIND_PROVIDER",
+    CHARTS_VAR,
     "FAIRMIND_PROJECT",
     "FAIRMIND_GATES",
     "FAIRMIND_GATE_ACTION",
@@ -100,7 +105,6 @@ def subprocess_env(folder: Path, **extra: str) -> dict[str, str]:
     env.update(
         {
             MARKER_VAR: str(folder),
-            "PYTHONDONTWRITEBYTECODE": "1",
             "WANDB_DIR": str(folder / "wb"),
             "WANDB_DATA_DIR": str(folder / "wb-data"),
             "WANDB_CACHE_DIR": str(folder / "wb-cache"),
@@ -113,6 +117,8 @@ def subprocess_env(folder: Path, **extra: str) -> dict[str, str]:
             "TMPDIR": str(folder / "tmp"),  # temp files of the session, ours to inspect
         }
     )
+    if CHARTS_VAR in os.environ:  # charts off, as in the test's own process
+        env[CHARTS_VAR] = os.environ[CHARTS_VAR]
     (folder / "tmp").mkdir(parents=True, exist_ok=True)
     env.update(extra)
     return env

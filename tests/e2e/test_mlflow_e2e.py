@@ -109,6 +109,7 @@ def check_session(uri: str, report: dict[str, Any], project: str = "fairmind") -
     return {m: rs[0] for m, rs in by_model.items()}
 
 
+@pytest.mark.usefixtures("charts")  # a user's default: the run has its charts
 def test_default_store_one_run_per_model_under_W_error(tmp_path: Path) -> None:
     """`-W error`: MLflow/SQLAlchemy warnings change nothing and print nothing; no "View run" lines."""
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
@@ -140,25 +141,21 @@ def test_default_store_one_run_per_model_under_W_error(tmp_path: Path) -> None:
     assert artifact_paths(uri, runs["model_1"].info.run_id) == {"fairmind/result.json"}
 
 
-def test_xdist_one_run_per_model(tmp_path: Path, mlflow_store: MlflowStore) -> None:
-    mlflow_store(tmp_path)  # the session's default ./mlflow.db, ready
-    result = run_pytest(tmp_path, "-n", "2", "--fairmind-provider=mlflow", "--fairmind-json=r.json")
-    assert result.ret == 0, result.out + result.err
-    report = load_report(tmp_path / "r.json")
-    check_session(f"sqlite:///{tmp_path / 'mlflow.db'}", report)
-    # No other runs at all: workers never log.
-    assert len(runs_of(f"sqlite:///{tmp_path / 'mlflow.db'}", "fairmind", deleted=True)) == 3
-
-
-def test_second_session_adds_runs(tmp_path: Path, mlflow_store: MlflowStore) -> None:
+def test_xdist_session_then_a_second_session_adds_runs(tmp_path: Path, mlflow_store: MlflowStore) -> None:
     uri = mlflow_store(tmp_path)  # the sessions' default ./mlflow.db, ready
-    session_ids = []
-    for name in ("one.json", "two.json"):
-        result = run_pytest(tmp_path, "--fairmind-provider=mlflow", f"--fairmind-json={name}")
-        assert result.ret == 0, result.out + result.err
-        report = load_report(tmp_path / name)
-        check_session(uri, report)
-        session_ids.append(report["session"]["id"])
+    first = run_pytest(tmp_path, "-n", "2", "--fairmind-provider=mlflow", "--fairmind-json=one.json")
+    assert first.ret == 0, first.out + first.err
+    report = load_report(tmp_path / "one.json")
+    check_session(uri, report)
+    # No other runs at all: workers never log.
+    assert len(runs_of(uri, "fairmind", deleted=True)) == 3
+    session_ids = [report["session"]["id"]]
+
+    second = run_pytest(tmp_path, "--fairmind-provider=mlflow", "--fairmind-json=two.json")
+    assert second.ret == 0, second.out + second.err
+    report = load_report(tmp_path / "two.json")
+    check_session(uri, report)
+    session_ids.append(report["session"]["id"])
     assert session_ids[0] != session_ids[1]
     runs = runs_of(uri, "fairmind")
     assert len(runs) == 6

@@ -147,7 +147,7 @@ def test_sigterm_then_replay_twice_gives_one_run_per_model(tmp_path: Path, mlflo
 
 
 STUCK_PROVIDER = '''
-import pathlib, re
+import os, pathlib, re
 
 class Stuck:
     """Holds the GIL in one C call for hours: no Python thread or signal handler can run."""
@@ -158,6 +158,7 @@ class Stuck:
         return "nowhere"
     def log(self, session, *, timeout):
         pathlib.Path(self.settings.workdir, "started").write_text("yes")
+        os.nice(19)  # it spins for up to 12 s: the rest of the test run keeps its cores
         if session.project == "regex":
             re.match(r"(a|aa)+$", "a" * 80 + "b")  # catastrophic backtracking in C (checks signals)
         else:

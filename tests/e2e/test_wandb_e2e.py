@@ -81,11 +81,9 @@ def test_one_run_per_model_matching_the_report(
     assert report["models"]["beta"]["nonfinite"] == {"auc": "nan"}
     assert runs["beta"].summary["auc"] is None  # W&B's JSON has no NaN: null, as in the report
     assert wait_no_core(str(wandb_env.root)) == []
-
-
-def test_replay_is_idempotent(pytester: pytest.Pytester, wandb_env: WandbEnv) -> None:
-    result, _, _ = run_pytest(pytester)
-    assert result.ret == 0, result.stdout.str()
+    if xdist:
+        return
+    # A replay of the session (its runs are there already) is idempotent: no new run folder.
     before = offline_run_dirs(str(wandb_env.wandb_dir))
     assert len(before) == len(MODELS)
     replay = subprocess.run(

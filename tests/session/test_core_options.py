@@ -316,10 +316,13 @@ def test_gate_action_twin_and_cli_precedence(pytester: pytest.Pytester) -> None:
     assert pytester.runpytest("--fairmind-gate=accuracy>=0.9", "--fairmind-gate-action=fail").ret == 1
 
 
+@pytest.mark.usefixtures("charts")  # the defaults a user gets: charts on
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
         ({"FAIRMIND_PROVIDER": "probe"}, "probe (project=fairmind uri=None mode=None timeout=30 plots=True)"),
+        ({"FAIRMIND_PROVIDER": "probe", "FAIRMIND_PLOTS": "false"}, " plots=False)"),
+        ({"FAIRMIND_PROVIDER": "probe", "FAIRMIND_PLOTS": "1"}, " plots=True)"),
         ({"FAIRMIND_PROVIDER": "probe", "FAIRMIND_PROJECT": "envproj"}, "probe (project=envproj "),
         ({"FAIRMIND_PROVIDER": "probe", "MLFLOW_TRACKING_URI": "sqlite:///env.db"}, "uri=sqlite:///env.db "),
         ({"FAIRMIND_PROVIDER": "probe", "WANDB_MODE": "offline"}, "mode=offline "),
@@ -555,6 +558,15 @@ def test_provider_factory_failure_is_a_usage_error(pytester: pytest.Pytester) ->
     pytester.makepyfile("def test_never():\n    pass\n")
     line = usage_error(pytester.runpytest("--fairmind-provider=broken"))
     assert "broken" in line and "hunter2pw" not in line
+
+
+def test_plots_environment_twin_unit() -> None:
+    assert resolve({}, {}, {"FAIRMIND_PLOTS": "false"}).plots is False
+    assert resolve({}, {"plots": "true"}, {"FAIRMIND_PLOTS": "false"}).plots is True  # ini first
+    with pytest.raises(
+        SettingsError, match=r"fairmind_plots: .*'maybe' \(from environment variable FAIRMIND_PLOTS\)"
+    ):
+        resolve({}, {}, {"FAIRMIND_PLOTS": "maybe"})
 
 
 def test_settings_errors_name_the_option_unit() -> None:

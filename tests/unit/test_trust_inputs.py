@@ -330,6 +330,30 @@ def test_replay_without_a_record_takes_the_environment_then_the_ini() -> None:
     )
 
 
+def test_replay_draws_charts_as_the_session_would() -> None:
+    """ini ``fairmind_plots``, then ``FAIRMIND_PLOTS``, then on (replay drew them always before)."""
+    session = _failed("mlflow", None)
+
+    def plots(ini: dict[str, str], env: dict[str, str]) -> bool:
+        return replay_target("mlflow", session, ReplayOptions(), ini=ini, environ=env).settings.plots
+
+    assert plots({}, {}) is True
+    assert plots({"plots": "false"}, {}) is False
+    assert plots({}, {"FAIRMIND_PLOTS": "no"}) is False
+    assert plots({"plots": "true"}, {"FAIRMIND_PLOTS": "no"}) is True  # ini first, as in pytest
+
+
+def test_replay_with_a_bad_plots_value_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FAIRMIND_PLOTS", "maybe")
+    (tmp_path / "r.json").write_text(report.dumps(_failed("mlflow", None)), encoding="utf-8")
+    assert cli.main(["replay", "r.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fairmind: error: fairmind_plots: ") and "FAIRMIND_PLOTS" in err, err
+
+
 def test_redacted_credentials_come_back_from_the_environment() -> None:
     session = _failed("mlflow", "https://***@tracking.example/mlflow")
     env = {"MLFLOW_TRACKING_URI": "https://bob:s3cret-value@tracking.example/mlflow"}
