@@ -21,8 +21,11 @@ import importlib.util
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,6 +269,9 @@ def _from_mlflow(
     from pytest_fairmind.isolation import CHILD_ENV
     from pytest_fairmind.redact import redact_text
 
+    refused = _refused(uri, timeout)
+    if refused:  # no need to spend seconds importing mlflow to learn it
+        raise ValueError(f"MLflow did not answer: {refused}")
     env = {
         **os.environ,
         **CHILD_ENV,
@@ -287,6 +293,26 @@ def _from_mlflow(
             return {m: {k: _from_store(float(v)) for k, v in metrics.items()} for m, metrics in data.items()}
     last = (done.stderr.strip().splitlines() or ["no output"])[-1]
     raise ValueError(f"MLflow did not answer: {redact_text(last)}")
+
+
+def _refused(uri: str, timeout: float) -> str | None:
+    """ "connection refused by HOST:PORT" when a tracking server's port refuses connections (nothing
+    listens: a server that is down, a wrong port), else None: any other answer, a slow one, or a
+    proxy in the way is for MLflow's client to judge."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname
+    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(host):
+        return None  # MLflow's requests go through the proxy, not to the host
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((host, port), timeout=max(0.1, min(2.0, timeout))):
+            return None
+    except ConnectionRefusedError:
+        return f"connection refused by {host}:{port}"
+    except (OSError, ValueError):  # a timeout, no such host, a bad port: MLflow's own error says it
+        return None
 
 
 def _from_store(value: float) -> float:

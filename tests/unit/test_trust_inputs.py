@@ -14,6 +14,7 @@ import copy
 import json
 import math
 import os
+import subprocess
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -21,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_fairmind import cli, gating, report
 from pytest_fairmind.gating.baseline import recorded_baseline
 from pytest_fairmind.gating.pipeline import strict_line
-from pytest_fairmind.gating.sources import BaselineError, classify_baseline
+from pytest_fairmind.gating.sources import BaselineError, BaselineRequest, classify_baseline, read_baseline
 from pytest_fairmind.replay import ReplayOptions, replay_target
 from pytest_fairmind.result import (
     Collision,
@@ -436,3 +438,28 @@ def test_strict_says_why() -> None:
         "regression rule(s) not applied to metrics of unknown direction (gap ~ 0.1)"
     )
     assert gating.run([gating.parse_gate("gap <= 1")], models, strict=True).strict_reasons == []
+
+
+def test_an_mlflow_baseline_on_a_refused_port_answers_without_a_query_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing listens on the tracking server's port: no baseline at once, not after a child
+    process spent seconds importing mlflow to find out."""
+
+    def no_child(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the baseline query process was started")
+
+    monkeypatch.setattr(subprocess, "run", no_child)  # what sources runs the query with
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    port = free_port()
+    request = BaselineRequest(
+        source="mlflow", project="p", history_folder=tmp_path, mlflow_uri=f"http://127.0.0.1:{port}"
+    )
+    baseline = read_baseline(request)
+    assert not baseline.available
+    assert baseline.reason == f"mlflow: MLflow did not answer: connection refused by 127.0.0.1:{port}"
+    # Behind a proxy the requests go to the proxy: MLflow's client judges (the query process starts).
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    with pytest.raises(AssertionError, match="query process was started"):
+        read_baseline(request)
