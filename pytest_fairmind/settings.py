@@ -210,7 +210,7 @@ def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, st
         model=str(model).strip() or None if _present(model) else None,
         history=str(ini.get("history") or ".fairmind"),
         history_keep=_number(keep, "fairmind_history_keep", int, 0) if _present(keep) else 100,
-        plots=found.checked(lambda v: _parse_bool(v, "fairmind_plots"), True, "plots", PLOTS_ENV),
+        plots=plots_setting(ini, env),
         lower_is_better=tuple(_gate_lines(ini.get("lower_is_better"))),
         higher_is_better=tuple(_gate_lines(ini.get("higher_is_better"))),
         **_evidence_settings(found),

@@ -53,12 +53,12 @@ import pytest
 
 # --------------------------------------------------------------------------- environment
 
-#: Variables that configure the plugin, its providers or the CI summary: an inner session run
-#: in-process (pytester) must not see the developer's (the root conftest clears them per test).
 #: ``fairmind_plots``' environment twin: the suite's sessions draw no charts unless a test asks
 #: (the ``charts`` fixture), see ``conftest.clean_env``.
 CHARTS_VAR = "FAIRMIND_PLOTS"
 
+#: Variables that configure the plugin, its providers or the CI summary: an inner session run
+#: in-process (pytester) must not see the developer's (the root conftest clears them per test).
 PLUGIN_ENV_VARS = (
     "FAIRMIND_PROVIDER",
     CHARTS_VAR,
@@ -384,6 +384,9 @@ FAIRMIND = [sys.executable, "-m", "pytest_fairmind.cli"]
 
 #: Plugins of the test environment a session does not need (hypothesis alone costs ~1-3 s to import).
 _UNUSED_PLUGINS = ("cacheprovider", "hypothesispytest", "benchmark", "anyio")
+#: ``-p no:NAME`` for each of them: plugins of the test environment a session a test starts (or a
+#: user's project) has no use for; hypothesis' alone costs a second a process.
+BLOCKED_PLUGIN_ARGS = tuple(arg for name in _UNUSED_PLUGINS for arg in ("-p", f"no:{name}"))
 
 
 @dataclass
@@ -429,8 +432,7 @@ def run(
 
 
 def pytest_cmd(*args: str) -> list[str]:
-    blocked = [arg for name in _UNUSED_PLUGINS for arg in ("-p", f"no:{name}")]
-    return [*PYTEST, *blocked, "-q", "-o", "console_output_style=classic", *args]
+    return [*PYTEST, *BLOCKED_PLUGIN_ARGS, "-q", "-o", "console_output_style=classic", *args]
 
 
 def run_pytest(

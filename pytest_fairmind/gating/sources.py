@@ -24,6 +24,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
@@ -269,9 +270,11 @@ def _from_mlflow(
     from pytest_fairmind.isolation import CHILD_ENV
     from pytest_fairmind.redact import redact_text
 
+    started = time.monotonic()
     refused = _refused(uri, timeout)
     if refused:  # no need to spend seconds importing mlflow to learn it
         raise ValueError(f"MLflow did not answer: {refused}")
+    timeout = max(0.1, timeout - (time.monotonic() - started))  # the probe's time is the query's
     env = {
         **os.environ,
         **CHILD_ENV,
@@ -296,9 +299,9 @@ def _from_mlflow(
 
 
 def _refused(uri: str, timeout: float) -> str | None:
-    """ "connection refused by HOST:PORT" when a tracking server's port refuses connections (nothing
-    listens: a server that is down, a wrong port), else None: any other answer, a slow one, or a
-    proxy in the way is for MLflow's client to judge."""
+    """Why a tracking server cannot be asked at all, when its port refuses connections (nothing
+    listens: a server that is down, a wrong port); None otherwise: any other answer, a slow one,
+    or a proxy in the way is for MLflow's client to judge."""
     parts = urllib.parse.urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
@@ -307,7 +310,7 @@ def _refused(uri: str, timeout: float) -> str | None:
         return None  # MLflow's requests go through the proxy, not to the host
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        with socket.create_connection((host, port), timeout=max(0.1, min(2.0, timeout))):
+        with socket.create_connection((host, port), timeout=max(0.1, min(1.0, 0.1 * timeout))):
             return None
     except ConnectionRefusedError:
         return f"connection refused by {host}:{port}"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BLOCKED_PLUGIN_ARGS, PYTEST
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LEFTOVERS = (".fairmind", "mlflow.db", "mlruns", "wandb", "__pycache__", ".pytest_cache", ".benchmarks")
@@ -35,23 +36,13 @@ class ExampleRun:
     report: dict[str, Any]
 
 
-PYTEST = [sys.executable, "-m", "pytest"]
-#: The test environment's plugins a user's project would not have (hypothesis' alone costs a second
-#: a process), and the cache: the example folders stay as they are.
-BLOCKED_PLUGINS = [
-    arg
-    for name in ("cacheprovider", "hypothesispytest", "anyio", "benchmark")
-    for arg in ("-p", f"no:{name}")
-]
-
-
 def run_example(name: str, where: Path, *args: str, timeout: float = 300) -> ExampleRun:
     folder = where / name
     shutil.copytree(EXAMPLES / name, folder, ignore=shutil.ignore_patterns(*LEFTOVERS))
     report = where / f"{name}-report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_PREFIXES)}
     done = subprocess.run(
-        [*PYTEST, *BLOCKED_PLUGINS, f"--fairmind-json={report}", *args],
+        [*PYTEST, *BLOCKED_PLUGIN_ARGS, f"--fairmind-json={report}", *args],
         cwd=folder,
         env=env,
         capture_output=True,
