@@ -303,6 +303,8 @@ class FairmindController:
             mlflow_project=project_for("mlflow", settings.project),
             workdir=self._workdir,
             timeout=settings.timeout,
+            # the provider logs to the same store and experiment (same settings): ask it there
+            mlflow_process=self._started.warm_process("mlflow") if self._started is not None else None,
             directions=Directions.layered(marked, declared),  # a marker's (one model) first
         )
 

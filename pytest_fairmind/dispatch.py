@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from pytest_fairmind.isolation import IsolatedProvider
 from pytest_fairmind.providers.base import Provider, project_for, safe_target
 from pytest_fairmind.redact import redact_text
 from pytest_fairmind.report import provider_from_dict, provider_to_dict
@@ -113,6 +114,17 @@ class ProviderSession:
             )
         finally:
             self.close()
+
+    def warm_process(self, name: str) -> IsolatedProvider | None:
+        """The started provider ``name`` when it runs in a child process of ours, which can run a
+        function for us (:meth:`IsolatedProvider.call`); None once closed, or for a third-party
+        provider."""
+        if self._closed:
+            return None
+        for provider in self.providers:
+            if provider.name == name and isinstance(provider, IsolatedProvider):
+                return provider
+        return None
 
     def close(self) -> None:
         """End the providers' children that were started and did not log."""

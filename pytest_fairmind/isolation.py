@@ -9,7 +9,10 @@ its command line carries no secret (W&B records the command line of the process 
 The child gets its orders as JSON lines on stdin: ``init`` (provider implementation and settings,
 credentials included: they never touch the disk), optionally ``prepare`` (something was recorded:
 create the store), then ``log`` (the session, as a report document in a file of the child's
-folder). It writes a :class:`ProviderOutcome` as JSON to an outcome file and exits.
+folder). It writes a :class:`ProviderOutcome` as JSON to an outcome file and exits. Before
+``log``, a warm child also takes ``call`` orders (:meth:`IsolatedProvider.call`): it runs a
+function where the tracking library is imported already and writes what it returned to an
+answer file (the ``mlflow`` baseline is asked this way in the MLflow provider's child).
 
 :meth:`IsolatedProvider.warm_up` starts the child at session start, so that it imports the
 tracking library while the tests run; without it, :meth:`IsolatedProvider.log` starts a child
@@ -35,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from typing import IO, Any, NoReturn
 
 from pytest_fairmind import procs
@@ -64,6 +68,14 @@ FOLDER_VAR = "FAIRMIND_PROVIDER_FOLDER"
 _CLOSE_GRACE = 2.0
 
 
+class NotWarm(Exception):
+    """:meth:`IsolatedProvider.call` found no warm child to run in (none started, or it died)."""
+
+
+class CallFailed(Exception):
+    """The function of :meth:`IsolatedProvider.call` raised; the message is its error, redacted."""
+
+
 def _load(path: str) -> Any:
     module_name, _, attr = path.partition(":")
     return getattr(importlib.import_module(module_name), attr)
@@ -86,6 +98,7 @@ class IsolatedProvider:
         self._running: set[_Child] = set()
         self._warm: _Child | None = None
         self._lock = threading.Lock()
+        self._calls = 0
         self.warm_error: str | None = None  # why warm_up() started nothing (log starts a child then)
 
     def cancel(self) -> None:
@@ -132,6 +145,41 @@ class IsolatedProvider:
         with self._lock:
             if self._warm is not None:
                 self._warm.send({"op": "prepare", "project": project, "timeout": self._settings.timeout})
+
+    def call(self, function: str, args: Sequence[Any], *, timeout: float) -> Any:
+        """``function(*args)`` (``"module:name"``, JSON in and out) run in the warm child, after
+        its earlier orders: where the tracking library is imported already, and the store ready.
+
+        :class:`NotWarm` when there is no warm child; :class:`CallFailed` when the function
+        raised; :class:`TimeoutError` when it did not answer within ``timeout`` seconds (the child
+        is then ended: :meth:`log` starts a fresh one)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            child = self._warm
+            if child is None or child.proc.poll() is not None:
+                raise NotWarm(self.warm_error or "no warm provider process")
+            self._calls += 1
+            answer = os.path.join(child.folder, f"answer-{self._calls}.json")
+            sent = child.send({"op": "call", "function": function, "args": list(args), "answer": answer})
+        if not sent:
+            raise NotWarm("provider process gone")
+        while not os.path.exists(answer):
+            if child.proc.poll() is not None:
+                raise NotWarm("provider process died")
+            if time.monotonic() >= deadline:
+                with self._lock:
+                    if self._warm is child:
+                        self._warm = None
+                child.finish()
+                raise TimeoutError(f"no answer within {timeout:g} s")
+            time.sleep(0.01)
+        with open(answer, encoding="utf-8") as fh:
+            reply = json.load(fh)
+        with contextlib.suppress(OSError):
+            os.unlink(answer)
+        if "error" in reply:
+            raise CallFailed(reply["error"])
+        return reply["value"]
 
     def close(self) -> None:
         """End a warm child that will not log (nothing recorded, the session interrupted)."""
@@ -389,6 +437,8 @@ def _child_main(folder: str, orders_fd: int) -> int:
                 _optional(provider, "warm_up")
         elif op == "prepare" and provider is not None:
             _optional(provider, "prepare", str(order["project"]), timeout=float(order["timeout"]))
+        elif op == "call":
+            _answer(order)
         elif op == "log" and provider is not None:
             # The budget started in the parent (when the child started, for a cold one); we may
             # read the order late (busy importing, or preparing the store): providers count from
@@ -406,6 +456,19 @@ def _optional(provider: Any, method: str, *args: Any, **kwargs: Any) -> None:
     if callable(call):
         with contextlib.suppress(Exception):
             call(*args, **kwargs)
+
+
+def _answer(order: dict[str, Any]) -> None:
+    """Run a ``call`` order's function; write ``{"value": ...}`` or ``{"error": ...}``, atomically."""
+    try:
+        reply: dict[str, Any] = {"value": _load(str(order["function"]))(*order.get("args", ()))}
+        text = json.dumps(reply)
+    except Exception as exc:
+        text = json.dumps({"error": redact_text(f"{type(exc).__name__}: {exc}")})
+    path = str(order["answer"])
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(path + ".tmp", path)
 
 
 class _Broken:

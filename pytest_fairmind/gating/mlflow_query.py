@@ -7,7 +7,9 @@ the ``last`` source. Only runs whose verdict is ``fail`` can have failed one; th
 ``fairmind/result.json`` artifact says which keys.
 
 Started by :mod:`pytest_fairmind.gating.sources` under a timeout, so the pytest process never
-imports mlflow and MLflow's warnings never meet the user's filters.
+imports mlflow and MLflow's warnings never meet the user's filters. When the session's MLflow
+provider has a warm child (it imported mlflow while the tests ran), :func:`bounded_query` runs
+there instead, and no process is started for the query.
 """
 
 from __future__ import annotations
@@ -82,6 +84,17 @@ def query(uri: str, experiment: str, exclude_session: str) -> dict[str, dict[str
         if not token:
             break
     return work.values
+
+
+def bounded_query(
+    uri: str, experiment: str, exclude_session: str, timeout: float
+) -> dict[str, dict[str, float]]:
+    """:func:`query` as a provider child runs it: no retries, no request longer than ``timeout``,
+    nothing printed (the environment of the query process, set for the call only)."""
+    from pytest_fairmind.providers.mlflow import client_environ, patched_environ, quiet_mlflow
+
+    with patched_environ(client_environ(timeout, retries=0)), quiet_mlflow():
+        return query(uri, experiment, exclude_session)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -27,9 +27,10 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from pytest_fairmind import history, report
 from pytest_fairmind.gating.baseline import PYTEST_STRICT, Baseline, merge_older, regressed_keys
@@ -41,6 +42,13 @@ MLFLOW = "mlflow"
 _FLOAT_MAX = sys.float_info.max  # what MLflow's SQL stores keep for +-inf
 
 Values = dict[str, dict[str, float]]  # model -> metric key -> value
+
+
+class WarmProcess(Protocol):
+    """A process that runs a function for us with mlflow imported: the MLflow provider's warm
+    child (:meth:`pytest_fairmind.isolation.IsolatedProvider.call`)."""
+
+    def call(self, function: str, args: Sequence[Any], *, timeout: float) -> Any: ...
 
 
 class BaselineError(ValueError):
@@ -68,6 +76,9 @@ class BaselineRequest:
     mlflow_project: str | None = None  # the MLflow experiment; None: ``project``
     workdir: str | None = None  # relative paths and SQLite URIs are anchored here (None: cwd)
     timeout: float = 30.0
+    #: The session's MLflow provider, when its warm process logs to the same store: the
+    #: ``mlflow`` source asks there (mlflow imported already) instead of in a process of its own.
+    mlflow_process: WarmProcess | None = None
     directions: Directions = field(default_factory=Directions)
     hint: str = PYTEST_HINT  # how to declare a direction, for the summary
     no_source_reason: str = "no --fairmind-baseline given"
@@ -248,7 +259,7 @@ def _read_mlflow(request: BaselineRequest) -> tuple[Values, str]:
     experiment = request.mlflow_project or request.project
     workdir = request.workdir or os.getcwd()
     uri = _mlflow_uri(request.mlflow_uri, workdir)
-    values = _from_mlflow(experiment, uri, workdir, request.timeout, request.exclude_session)
+    values = _from_mlflow(request, experiment, uri, workdir)
     if not values:
         raise _Unavailable(f"no finished run in the MLflow experiment {experiment!r}: first run?")
     return values, f"mlflow (experiment {experiment!r})"
@@ -262,19 +273,48 @@ def _mlflow_uri(uri: str | None, workdir: str) -> str:
     return resolve_tracking_uri(ProviderSettings(mlflow_uri=uri, workdir=workdir))
 
 
-def _from_mlflow(
-    experiment: str, uri: str, workdir: str, timeout: float, exclude_session: str | None
-) -> Values:
-    """Each model's baseline from its finished runs in the experiment, asked from a child process."""
-    from pytest_fairmind.gating.mlflow_query import PREFIX
-    from pytest_fairmind.isolation import CHILD_ENV
-    from pytest_fairmind.redact import redact_text
-
+def _from_mlflow(request: BaselineRequest, experiment: str, uri: str, workdir: str) -> Values:
+    """Each model's baseline from its finished runs in the experiment: asked in the MLflow
+    provider's warm process when there is one, else in a process of its own."""
+    timeout, exclude_session = request.timeout, request.exclude_session or ""
     started = time.monotonic()
     refused = _refused(uri, timeout)
     if refused:  # no need to spend seconds importing mlflow to learn it
         raise ValueError(f"MLflow did not answer: {refused}")
     timeout = max(0.1, timeout - (time.monotonic() - started))  # the probe's time is the query's
+    data = None
+    if request.mlflow_process is not None:
+        data = _ask_warm(request.mlflow_process, [uri, experiment, exclude_session, timeout])
+    if data is None:
+        data = _ask_process([uri, experiment, exclude_session], workdir, timeout)
+    return {m: {k: _from_store(float(v)) for k, v in metrics.items()} for m, metrics in data.items()}
+
+
+def _ask_warm(process: WarmProcess, args: list[str | float]) -> Mapping[str, Mapping[str, float]] | None:
+    """The query run in ``process`` (mlflow imported already: no second import); None when that
+    process is gone, for a process of its own to ask."""
+    from pytest_fairmind.isolation import CallFailed, NotWarm
+
+    timeout = float(args[-1])
+    try:
+        answer = process.call("pytest_fairmind.gating.mlflow_query:bounded_query", args, timeout=timeout)
+    except NotWarm:
+        return None
+    except TimeoutError:
+        raise subprocess.TimeoutExpired("mlflow baseline query", timeout) from None
+    except CallFailed as exc:
+        first = (str(exc).strip().splitlines() or ["no answer"])[0]
+        raise ValueError(f"MLflow did not answer: {first}") from None
+    data: Mapping[str, Mapping[str, float]] = answer
+    return data
+
+
+def _ask_process(args: list[str], workdir: str, timeout: float) -> Mapping[str, Mapping[str, float]]:
+    """The query in a child process of its own (:mod:`pytest_fairmind.gating.mlflow_query`)."""
+    from pytest_fairmind.gating.mlflow_query import PREFIX
+    from pytest_fairmind.isolation import CHILD_ENV
+    from pytest_fairmind.redact import redact_text
+
     env = {
         **os.environ,
         **CHILD_ENV,
@@ -282,7 +322,7 @@ def _from_mlflow(
         "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(timeout))),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "pytest_fairmind.gating.mlflow_query", uri, experiment, exclude_session or ""],
+        [sys.executable, "-m", "pytest_fairmind.gating.mlflow_query", *args],
         capture_output=True,
         text=True,
         timeout=clamp_timeout(timeout),
@@ -293,7 +333,7 @@ def _from_mlflow(
     for line in done.stdout.splitlines():
         if line.startswith(PREFIX):
             data: Mapping[str, Mapping[str, float]] = json.loads(line[len(PREFIX) :])
-            return {m: {k: _from_store(float(v)) for k, v in metrics.items()} for m, metrics in data.items()}
+            return data
     last = (done.stderr.strip().splitlines() or ["no output"])[-1]
     raise ValueError(f"MLflow did not answer: {redact_text(last)}")
 

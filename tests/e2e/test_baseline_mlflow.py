@@ -9,12 +9,14 @@ import json
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import MlflowStore, free_port, load_report
 
+from pytest_fairmind.gating import sources
 from pytest_fairmind.report import dumps
 from pytest_fairmind.result import ModelResult, SessionResult
 
@@ -104,11 +106,30 @@ def logged(pytester: pytest.Pytester, uri: str) -> dict[str, Any]:
     return doc
 
 
+class QueryProcesses:
+    """The baseline query processes that the sessions (run in this process) start."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started: list[list[str]] = []
+        real = subprocess.run
+
+        def run(args: list[str], **kwargs: Any) -> Any:
+            if "pytest_fairmind.gating.mlflow_query" in args:
+                self.started.append(list(args))
+            return real(args, **kwargs)
+
+        fake = types.SimpleNamespace(**{**vars(subprocess), "run": run})
+        monkeypatch.setattr(sources, "subprocess", fake)
+
+
 def test_mlflow_baseline_over_a_sequence_of_builds(
-    pytester: pytest.Pytester, mlflow_store: MlflowStore
+    pytester: pytest.Pytester, mlflow_store: MlflowStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A first build, a worsened one (under xdist: the baseline query runs in the aggregating
-    process either way, and each path is exercised), its rerun, and ``fairmind check`` of it."""
+    process either way, and each path is exercised), its rerun, and ``fairmind check`` of it.
+    The sessions ask MLflow in their provider's warm process, which has mlflow imported already:
+    no query process of its own."""
+    queries = QueryProcesses(monkeypatch)
     uri = setup_project(pytester, mlflow_store)
     set_values(pytester, credit={"equalized_odds_difference": 0.1, "accuracy": 0.9})
     first = run(pytester, uri, xdist=False)
@@ -141,6 +162,7 @@ def test_mlflow_baseline_over_a_sequence_of_builds(
     assert again.ret == 1, again.stdout.str()
     assert row(again)[2] == "0.1"
     doc = logged(pytester, uri)
+    assert queries.started == []
 
     # fairmind check of the last report: its own run is in MLflow now and is left out.
     done = subprocess.run(

@@ -47,7 +47,7 @@ from helpers import (
 
 from pytest_fairmind import locks, procs
 from pytest_fairmind.dispatch import start_providers
-from pytest_fairmind.isolation import IsolatedProvider
+from pytest_fairmind.isolation import CallFailed, IsolatedProvider, NotWarm
 from pytest_fairmind.providers.base import ProviderSettings
 from pytest_fairmind.providers.mlflow import (
     EXPERIMENT_KIND,
@@ -63,6 +63,7 @@ from pytest_fairmind.result import ModelResult, ProviderOutcome, SessionResult
 
 MLFLOW = "pytest_fairmind.providers.mlflow:MlflowProvider"
 WANDB = "pytest_fairmind.providers.wandb:WandbProvider"
+QUERY = "pytest_fairmind.gating.mlflow_query"
 ROWS = [
     {"group": {"sex": "F"}, "count": 10, "selection_rate": 0.5, "accuracy": 0.8},
     {"group": {"sex": "M"}, "count": 12, "selection_rate": 0.4, "accuracy": 0.75},
@@ -597,14 +598,67 @@ def test_warm_providers_import_early_and_create_the_store_only_once_something_wa
 
         assert wait_for(experiment_created, 180), "the store was not created while 'tests ran'"
         assert sqlite_store_problem(str(tmp_path / "mlflow.db")) is None
+        # the mlflow baseline is asked in the same warm child, which then still logs
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        asked = started.warm_process("mlflow")
+        assert asked is provider
+        answer = asked.call(f"{QUERY}:bounded_query", [uri, "warm", "", 60.0], timeout=60)
+        assert answer == {} and isolation_children(os.getpid()) == [child]
         outcome = started.log(session_of(model("credit"), project="warm"), timeout=60)["mlflow"]
     finally:
         started.close()
     assert outcome.ok, outcome.error
+    assert started.warm_process("mlflow") is None  # closed
     assert isolation_children(os.getpid()) == []
     assert list(own_tmpdir.iterdir()) == []
-    runs = runs_of(f"sqlite:///{tmp_path / 'mlflow.db'}", "warm")
+    runs = runs_of(uri, "warm")
     assert [r.data.tags["fairmind.model"] for r in runs] == ["credit"]
+
+
+FAKE_IMPL = """
+from pytest_fairmind.result import ProviderOutcome
+
+
+class Fake:
+    name = "fake"
+
+    def __init__(self, settings):
+        pass
+
+    def target(self):
+        return "memory://fake"
+
+    def log(self, session, *, timeout):
+        return ProviderOutcome(ok=True, note="logged")
+"""
+
+
+def test_a_call_in_the_warm_child_answers_fails_or_times_out_and_logging_goes_on(
+    tmp_path: Path, own_tmpdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "fake_impl.py").write_text(FAKE_IMPL, encoding="utf-8")
+    monkeypatch.syspath_prepend(tmp_path)  # the child finds it in its working folder
+    provider = IsolatedProvider("fake", "fake_impl:Fake", ProviderSettings(workdir=str(tmp_path)))
+    with pytest.raises(NotWarm):  # nothing started: the caller asks elsewhere
+        provider.call("os.path:join", ["a", "b"], timeout=5)
+    provider.warm_up()
+    try:
+        [child] = isolation_children(os.getpid())
+        assert provider.call("os.path:join", ["a", "b"], timeout=60) == os.path.join("a", "b")
+        with pytest.raises(CallFailed, match="JSONDecodeError"):
+            provider.call("json:loads", ["{"], timeout=60)
+        assert isolation_children(os.getpid()) == [child]  # one child answered all three
+        with pytest.raises(TimeoutError):
+            provider.call("time:sleep", [600], timeout=1)
+        assert wait_for(lambda: isolation_children(os.getpid()) == [], 10)  # that child ended
+        with pytest.raises(NotWarm):
+            provider.call("os.path:join", ["a", "b"], timeout=5)
+        outcome = provider.log(session_of(model("credit")), timeout=60)  # in a fresh child
+    finally:
+        provider.close()
+    assert outcome.ok and outcome.note == "logged", outcome.error
+    assert isolation_children(os.getpid()) == []
+    assert list(own_tmpdir.iterdir()) == []
 
 
 def test_warm_providers_that_do_not_log_end_and_leave_nothing(tmp_path: Path, own_tmpdir: Path) -> None:

@@ -17,7 +17,7 @@ import os
 import subprocess
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -463,3 +463,61 @@ def test_an_mlflow_baseline_on_a_refused_port_answers_without_a_query_process(
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
     with pytest.raises(AssertionError, match="query process was started"):
         read_baseline(request)
+
+
+class FakeWarmProcess:
+    """What the controller hands the ``mlflow`` source: the MLflow provider's warm child."""
+
+    def __init__(self, answer: Callable[[], Any]) -> None:
+        self.answer = answer
+        self.calls: list[tuple[str, list[Any]]] = []
+
+    def call(self, function: str, args: Sequence[Any], *, timeout: float) -> Any:
+        self.calls.append((function, list(args)))
+        return self.answer()
+
+
+def raising(exc: Exception) -> Callable[[], Any]:
+    def answer() -> Any:
+        raise exc
+
+    return answer
+
+
+def test_the_mlflow_baseline_is_asked_in_the_providers_warm_process_when_there_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_fairmind.isolation import CallFailed, NotWarm
+
+    started: list[list[str]] = []
+
+    def query_process(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        started.append(args)
+        return subprocess.CompletedProcess(args, 0, 'FAIRMIND-BASELINE {"m": {"gap": 0.5}}\n', "")
+
+    monkeypatch.setattr(subprocess, "run", query_process)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def ask(process: FakeWarmProcess) -> gating.Baseline:
+        request = BaselineRequest(
+            source="mlflow", project="p", history_folder=tmp_path, mlflow_uri=uri, exclude_session="s",
+            timeout=7, mlflow_process=process,
+        )  # fmt: skip
+        return read_baseline(request)
+
+    warm = FakeWarmProcess(lambda: {"m": {"gap": 0.25, "big": 1.7976931348623157e308}})
+    baseline = ask(warm)
+    assert baseline.available and baseline.models == {"m": {"gap": 0.25, "big": math.inf}}
+    [(function, args)] = warm.calls
+    assert function == "pytest_fairmind.gating.mlflow_query:bounded_query"
+    assert args[:3] == [uri, "p", "s"] and 0 < args[3] <= 7
+    assert started == []
+    # the warm process is gone: a process of its own asks
+    assert ask(FakeWarmProcess(raising(NotWarm("gone")))).models == {"m": {"gap": 0.5}}
+    assert len(started) == 1
+    # MLflow's error, first line; no answer in time: what the query process would have said
+    failed = ask(FakeWarmProcess(raising(CallFailed("MlflowException: bad store\nmore detail"))))
+    assert failed.reason == "mlflow: MLflow did not answer: MlflowException: bad store"
+    late = ask(FakeWarmProcess(raising(TimeoutError("no answer within 7 s"))))
+    assert late.reason == "mlflow: MLflow did not answer within 7 s"
+    assert len(started) == 1
