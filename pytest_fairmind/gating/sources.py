@@ -259,7 +259,11 @@ def _read_mlflow(request: BaselineRequest) -> tuple[Values, str]:
     experiment = request.mlflow_project or request.project
     workdir = request.workdir or os.getcwd()
     uri = _mlflow_uri(request.mlflow_uri, workdir)
-    values = _from_mlflow(request, experiment, uri, workdir)
+    from pytest_fairmind.providers.mlflow import local_store_path
+
+    store = local_store_path(uri) if uri.startswith("sqlite:") else None  # anchored: absolute
+    # a store that does not exist has no run, and asking MLflow would create it (seconds of migrations)
+    values = {} if store and not os.path.exists(store) else _from_mlflow(request, experiment, uri, workdir)
     if not values:
         raise _Unavailable(f"no finished run in the MLflow experiment {experiment!r}: first run?")
     return values, f"mlflow (experiment {experiment!r})"

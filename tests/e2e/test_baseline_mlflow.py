@@ -222,3 +222,4 @@ def test_check_mlflow_baseline_without_a_store(tmp_path: Path) -> None:
     assert f"no finished run in the MLflow experiment '{PROJECT}': first run?" in done.stdout
     done = subprocess.run([*args, "--strict"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 1
+    assert not (tmp_path / "empty.db").exists()  # a baseline is read: no store is created for it
