@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import BLOCKED_PLUGIN_ARGS, PYTEST
+from helpers import BLOCKED_PLUGIN_ARGS, PYTEST, MlflowStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LEFTOVERS = (".fairmind", "mlflow.db", "mlruns", "wandb", "__pycache__", ".pytest_cache", ".benchmarks")
@@ -36,9 +36,15 @@ class ExampleRun:
     report: dict[str, Any]
 
 
-def run_example(name: str, where: Path, *args: str, timeout: float = 300) -> ExampleRun:
+def run_example(
+    name: str, where: Path, *args: str, timeout: float = 300, store: MlflowStore | None = None
+) -> ExampleRun:
+    """The example run in a copy of its folder; with ``store``, its default ``./mlflow.db`` is a
+    ready store, as after a first run (a new one is created in test_mlflow_e2e)."""
     folder = where / name
     shutil.copytree(EXAMPLES / name, folder, ignore=shutil.ignore_patterns(*LEFTOVERS))
+    if store is not None:
+        store(folder)
     report = where / f"{name}-report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_PREFIXES)}
     done = subprocess.run(
@@ -166,7 +172,7 @@ def test_minimal_example(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("charts")  # as a user runs it: charts drawn
-def test_credit_example_logs_to_mlflow_and_wandb(tmp_path: Path) -> None:
+def test_credit_example_logs_to_mlflow_and_wandb(tmp_path: Path, mlflow_store: MlflowStore) -> None:
     """The README's first command: the embedded MLflow store and offline W&B runs."""
     pytest.importorskip("mlflow")
     pytest.importorskip("wandb")
@@ -176,6 +182,7 @@ def test_credit_example_logs_to_mlflow_and_wandb(tmp_path: Path) -> None:
         "--fairmind-provider=mlflow,wandb",
         "--fairmind-wandb-mode=offline",
         "--fairmind-timeout=240",
+        store=mlflow_store,
     )
     assert run.returncode == 1, run.output
     providers = run.report["providers"]
