@@ -164,7 +164,7 @@ class IsolatedProvider:
         if not sent:
             raise NotWarm("provider process gone")
         while not os.path.exists(answer):
-            if child.proc.poll() is not None:
+            if child.proc.poll() is not None and not os.path.exists(answer):
                 raise NotWarm("provider process died")
             if time.monotonic() >= deadline:
                 with self._lock:

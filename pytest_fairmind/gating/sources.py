@@ -279,33 +279,39 @@ def _mlflow_uri(uri: str | None, workdir: str) -> str:
 
 def _from_mlflow(request: BaselineRequest, experiment: str, uri: str, workdir: str) -> Values:
     """Each model's baseline from its finished runs in the experiment: asked in the MLflow
-    provider's warm process when there is one, else in a process of its own."""
-    timeout, exclude_session = request.timeout, request.exclude_session or ""
-    started = time.monotonic()
-    refused = _refused(uri, timeout)
+    provider's warm process when there is one, else in a process of its own; all within
+    ``request.timeout``."""
+    deadline = time.monotonic() + request.timeout
+    refused = _refused(uri, request.timeout)
     if refused:  # no need to spend seconds importing mlflow to learn it
         raise ValueError(f"MLflow did not answer: {refused}")
-    timeout = max(0.1, timeout - (time.monotonic() - started))  # the probe's time is the query's
+    args = [uri, experiment, request.exclude_session or ""]
     data = None
     if request.mlflow_process is not None:
-        data = _ask_warm(request.mlflow_process, [uri, experiment, exclude_session, timeout])
+        data = _ask_warm(request.mlflow_process, args, _left(deadline))
     if data is None:
-        data = _ask_process([uri, experiment, exclude_session], workdir, timeout)
+        data = _ask_process(args, workdir, _left(deadline))
     return {m: {k: _from_store(float(v)) for k, v in metrics.items()} for m, metrics in data.items()}
 
 
-def _ask_warm(process: WarmProcess, args: list[str | float]) -> Mapping[str, Mapping[str, float]] | None:
+def _left(deadline: float) -> float:
+    return max(0.1, deadline - time.monotonic())
+
+
+def _ask_warm(
+    process: WarmProcess, args: list[str], timeout: float
+) -> Mapping[str, Mapping[str, float]] | None:
     """The query run in ``process`` (mlflow imported already: no second import); None when that
     process is gone, for a process of its own to ask."""
     from pytest_fairmind.isolation import CallFailed, NotWarm
 
-    timeout = float(args[-1])
+    function = "pytest_fairmind.gating.mlflow_query:bounded_query"
     try:
-        answer = process.call("pytest_fairmind.gating.mlflow_query:bounded_query", args, timeout=timeout)
+        answer = process.call(function, [*args, timeout], timeout=timeout)
     except NotWarm:
         return None
     except TimeoutError:
-        raise subprocess.TimeoutExpired("mlflow baseline query", timeout) from None
+        raise subprocess.TimeoutExpired(function, timeout) from None
     except CallFailed as exc:
         first = (str(exc).strip().splitlines() or ["no answer"])[0]
         raise ValueError(f"MLflow did not answer: {first}") from None
