@@ -496,6 +496,7 @@ def test_the_mlflow_baseline_is_asked_in_the_providers_warm_process_when_there_i
         return subprocess.CompletedProcess(args, 0, 'FAIRMIND-BASELINE {"m": {"gap": 0.5}}\n', "")
 
     monkeypatch.setattr(subprocess, "run", query_process)
+    (tmp_path / "mlflow.db").touch()  # a store that exists (one that does not has no run to ask for)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
     def ask(process: FakeWarmProcess) -> gating.Baseline:
