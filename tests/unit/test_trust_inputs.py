@@ -522,3 +522,23 @@ def test_the_mlflow_baseline_is_asked_in_the_providers_warm_process_when_there_i
     late = ask(FakeWarmProcess(raising(TimeoutError("no answer within 7 s"))))
     assert late.reason == "mlflow: MLflow did not answer within 7 s"
     assert len(started) == 1
+
+
+def test_an_mlflow_baseline_of_a_store_that_does_not_exist_is_a_first_run_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asking MLflow would create the store and migrate it (seconds), only to find no run."""
+
+    def no_child(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the baseline query process was started")
+
+    monkeypatch.setattr(subprocess, "run", no_child)
+    warm = FakeWarmProcess(raising(AssertionError("the warm process was asked")))
+    for uri in (f"sqlite:///{tmp_path / 'none.db'}", "sqlite:///new/mlflow.db", None):  # None: ./mlflow.db
+        request = BaselineRequest(
+            source="mlflow", project="p", history_folder=tmp_path, mlflow_uri=uri, workdir=str(tmp_path),
+            mlflow_process=warm,
+        )  # fmt: skip
+        baseline = read_baseline(request)
+        assert baseline.reason == "no finished run in the MLflow experiment 'p': first run?", uri
+    assert list(tmp_path.iterdir()) == []
