@@ -7,12 +7,15 @@ in the conftest of the folder that needs them.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import numpy
 import pytest
-from helpers import CHARTS_VAR, PLUGIN_ENV_VARS
+from helpers import CHARTS_VAR, PLUGIN_ENV_VARS, make_migrated_store, store_template_path
 
 pytest_plugins = ["pytester"]
 
@@ -35,6 +38,25 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import WorkStealingScheduling
 
     return WorkStealingScheduling(config, log)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under xdist, the controller (which runs no test) makes the run's migrated MLflow store
+    template while the workers start and collect. Made by the first worker that needed it, it
+    kept both workers waiting 6-12 s: one on the process migrating it, the other on its lock."""
+    config = session.config
+    factory = getattr(config, "_tmp_path_factory", None)  # what xdist reads the base temp from
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None) or factory is None:
+        return
+    if "not e2e" in (config.option.markexpr or "") or importlib.util.find_spec("mlflow") is None:
+        return
+    template = store_template_path(factory.getbasetemp())
+
+    def make() -> None:
+        with contextlib.suppress(Exception):  # a worker that needs it tries again and says why
+            make_migrated_store(template)
+
+    threading.Thread(target=make, name="mlflow-store-template", daemon=True).start()
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects

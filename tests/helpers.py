@@ -677,6 +677,12 @@ def mlflow_server_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def store_template_path(run_basetemp: Path) -> Path:
+    """Where the run's migrated MLflow store template lives: beside the xdist workers' base temps
+    (in the run's own base temp), so that the controller and every worker agree on it."""
+    return run_basetemp / "mlflow-template" / "template.db"
+
+
 def make_migrated_store(db: Path) -> Path:
     """An empty SQLite store with MLflow's current schema at ``db``, created by a child process
     unless it is there already. Processes that share ``db`` (xdist workers) create it once: the

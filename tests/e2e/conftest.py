@@ -28,6 +28,7 @@ from helpers import (
     make_migrated_store,
     start_mlflow_server,
     stop_mlflow_server,
+    store_template_path,
     unsupported_reason,
 )
 
@@ -51,7 +52,7 @@ def mlflow_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (see ``mlflow_store``)."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    return make_migrated_store(shared / "mlflow-template" / "template.db")
+    return make_migrated_store(store_template_path(shared))  # under xdist, begun by the controller
 
 
 @pytest.fixture
