@@ -662,11 +662,10 @@ def test_a_call_in_the_warm_child_answers_fails_or_times_out_and_logging_goes_on
 
 
 def test_warm_providers_that_do_not_log_end_and_leave_nothing(tmp_path: Path, own_tmpdir: Path) -> None:
-    started = start_providers(
-        [isolated("mlflow", workdir=str(tmp_path)), isolated("wandb", workdir=str(tmp_path))]
-    )
+    providers = [isolated("mlflow", workdir=str(tmp_path)), isolated("wandb", workdir=str(tmp_path))]
+    started = start_providers(providers)
     children = isolation_children(os.getpid())
-    assert len(children) == 2
+    assert len(children) == 2, (children, [(p.name, p.warm_error) for p in providers])
     started.close()
     assert wait_for(lambda: not isolation_children(os.getpid()), 10)
     assert list(own_tmpdir.iterdir()) == []
