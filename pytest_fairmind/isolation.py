@@ -76,6 +76,14 @@ class CallFailed(Exception):
     """The function of :meth:`IsolatedProvider.call` raised; the message is its error, redacted."""
 
 
+def _write_whole(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader polling for the file sees all of it or none
+    (a file of the child's own folder: no fsync, the folder goes with the child)."""
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(path + ".tmp", path)
+
+
 def _load(path: str) -> Any:
     module_name, _, attr = path.partition(":")
     return getattr(importlib.import_module(module_name), attr)
@@ -293,10 +301,7 @@ class _Child:
                 orders.close()
 
     def write_payload(self, session: SessionResult) -> None:
-        tmp = self.payload + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(dumps(session))  # the one codec: strict JSON, the GC paused while encoding
-        os.replace(tmp, self.payload)
+        _write_whole(self.payload, dumps(session))  # the one codec: strict JSON, the GC paused
 
     def wait(self, deadline: float) -> int | None:
         """The child's exit code, or None when it is still running at ``deadline``."""
@@ -459,16 +464,13 @@ def _optional(provider: Any, method: str, *args: Any, **kwargs: Any) -> None:
 
 
 def _answer(order: dict[str, Any]) -> None:
-    """Run a ``call`` order's function; write ``{"value": ...}`` or ``{"error": ...}``, atomically."""
+    """Run a ``call`` order's function; write ``{"value": ...}`` or ``{"error": ...}``."""
     try:
         reply: dict[str, Any] = {"value": _load(str(order["function"]))(*order.get("args", ()))}
         text = json.dumps(reply)
     except Exception as exc:
         text = json.dumps({"error": redact_text(f"{type(exc).__name__}: {exc}")})
-    path = str(order["answer"])
-    with open(path + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(path + ".tmp", path)
+    _write_whole(str(order["answer"]), text)
 
 
 class _Broken:
@@ -494,10 +496,7 @@ def _log(provider: Any, life: _Life, timeout: float) -> NoReturn:
         outcome = ProviderOutcome(ok=False, error=redact_text(f"{type(exc).__name__}: {exc}"))
     if life.orphaned():  # pytest died meanwhile: nobody reads the outcome; leave nothing
         life.die()
-    tmp = outcome_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(provider_to_dict(outcome), fh)
-    os.replace(tmp, outcome_path)
+    _write_whole(outcome_path, json.dumps(provider_to_dict(outcome)))
     # Done: the parent reads the outcome once we have exited. Tearing down an interpreter that
     # imported mlflow or wandb takes a good part of a second and writes nothing that matters (the
     # providers finish their runs and wandb's service within log()), so skip it.
